@@ -61,7 +61,10 @@ impl Encode for IpAddressPort {
             }
             IpAddressPort::Unknown { address_type, data } => {
                 if address_type.0 == 0 || address_type.name().is_some() {
-                    return Err(EncodeError::invalid("IpAddressPort.type", "an unknown address type is 3..255"));
+                    return Err(EncodeError::invalid(
+                        "IpAddressPort.type",
+                        "an unknown address type is 3..255",
+                    ));
                 }
                 w.u8(address_type.0);
                 w.opaque(Prefix::U8, "IpAddressPort.length", data)
@@ -87,7 +90,11 @@ impl Decode for IpAddressPort {
                 IpAddressPort::Socket(SocketAddr::new(IpAddr::V6(ip), v.u16("IPv6AddrPort.port")?))
             }
             AddressType(0) => {
-                return Err(DecodeError::invalid("IpAddressPort.type", 0, "ipv4_address or ipv6_address"));
+                return Err(DecodeError::invalid(
+                    "IpAddressPort.type",
+                    0,
+                    "ipv4_address or ipv6_address",
+                ));
             }
             address_type => IpAddressPort::Unknown {
                 address_type,

@@ -109,7 +109,13 @@ impl Decode for IceCandidate {
                 rel_addr_port: IpAddressPort::decode(r)?,
             },
             // No length follows the type, so an unknown type cannot be skipped (§6.3.1.1).
-            other => return Err(DecodeError::invalid("IceCandidate.type", other.0.into(), "host, srflx or relay")),
+            other => {
+                return Err(DecodeError::invalid(
+                    "IceCandidate.type",
+                    other.0.into(),
+                    "host, srflx or relay",
+                ));
+            }
         };
         Ok(IceCandidate {
             addr_port,

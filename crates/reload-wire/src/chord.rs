@@ -11,7 +11,11 @@ use crate::ids::{NODE_ID_LEN, NodeId};
 pub(crate) fn decode_node_ids(r: &mut Reader<'_>, field: &'static str) -> Result<Vec<NodeId>, DecodeError> {
     let mut v = r.vector(Prefix::U16, field)?;
     if v.remaining() % NODE_ID_LEN != 0 {
-        return Err(DecodeError::invalid(field, v.remaining() as u64, "a multiple of 16 (whole Node-IDs)"));
+        return Err(DecodeError::invalid(
+            field,
+            v.remaining() as u64,
+            "a multiple of 16 (whole Node-IDs)",
+        ));
     }
     let mut out = Vec::with_capacity(v.remaining() / NODE_ID_LEN);
     while !v.is_empty() {

@@ -204,7 +204,9 @@ impl Writer {
 
     /// An empty writer with room for `n` bytes.
     pub fn with_capacity(n: usize) -> Self {
-        Writer { buf: Vec::with_capacity(n) }
+        Writer {
+            buf: Vec::with_capacity(n),
+        }
     }
 
     /// The bytes written so far.

@@ -235,7 +235,10 @@ code_point! {
 impl OverlayLinkType {
     /// Whether candidates of this link type skip ICE (§6.5.1.1: "No-ICE" protocols).
     pub fn is_no_ice(self) -> bool {
-        matches!(self, OverlayLinkType::DTLS_UDP_SR_NO_ICE | OverlayLinkType::TLS_TCP_FH_NO_ICE)
+        matches!(
+            self,
+            OverlayLinkType::DTLS_UDP_SR_NO_ICE | OverlayLinkType::TLS_TCP_FH_NO_ICE
+        )
     }
 }
 

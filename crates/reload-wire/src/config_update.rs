@@ -58,7 +58,10 @@ impl Encode for ConfigUpdateReq {
             ConfigUpdateReq::Kind { .. } => ConfigUpdateType::KIND,
             ConfigUpdateReq::Unknown { update_type, .. } => {
                 if matches!(*update_type, ConfigUpdateType(0..=2)) {
-                    return Err(EncodeError::invalid("ConfigUpdateReq.type", "an unknown type is 3..255"));
+                    return Err(EncodeError::invalid(
+                        "ConfigUpdateReq.type",
+                        "an unknown type is 3..255",
+                    ));
                 }
                 *update_type
             }
@@ -66,7 +69,9 @@ impl Encode for ConfigUpdateReq {
         w.u8(ty.0);
         // The 32-bit `length` covers the rest of the message (§6.5.4.1).
         w.vector(Prefix::U32, "ConfigUpdateReq.length", |w| match self {
-            ConfigUpdateReq::Config { config_data } => w.opaque(Prefix::U24, "ConfigUpdateReq.config_data", config_data),
+            ConfigUpdateReq::Config { config_data } => {
+                w.opaque(Prefix::U24, "ConfigUpdateReq.config_data", config_data)
+            }
             ConfigUpdateReq::Kind { kinds } => w.list(Prefix::U24, "ConfigUpdateReq.kinds", kinds),
             ConfigUpdateReq::Unknown { data, .. } => {
                 w.bytes(data);

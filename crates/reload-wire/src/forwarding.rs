@@ -95,7 +95,10 @@ impl Encode for Destination {
             Destination::OpaqueId { .. } => DestinationType::OPAQUE_ID,
             Destination::Unknown { destination_type, .. } => {
                 if destination_type.0 == 0 || destination_type.0 >= 0x80 || destination_type.name().is_some() {
-                    return Err(EncodeError::invalid("Destination.type", "an unknown destination type is 4..127"));
+                    return Err(EncodeError::invalid(
+                        "Destination.type",
+                        "an unknown destination type is 4..127",
+                    ));
                 }
                 *destination_type
             }
@@ -147,7 +150,11 @@ impl Decode for Destination {
                 opaque_id: data.opaque(Prefix::U8, "Destination.opaque_id")?,
             },
             DestinationType(0) => {
-                return Err(DecodeError::invalid("Destination.type", 0, "node, resource or opaque_id_type"));
+                return Err(DecodeError::invalid(
+                    "Destination.type",
+                    0,
+                    "node, resource or opaque_id_type",
+                ));
             }
             destination_type => Destination::Unknown {
                 destination_type,
@@ -262,7 +269,13 @@ impl Fragment {
 
 impl std::fmt::Debug for Fragment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Fragment({:#010x}: last={}, offset={})", self.0, self.is_last(), self.offset())
+        write!(
+            f,
+            "Fragment({:#010x}: last={}, offset={})",
+            self.0,
+            self.is_last(),
+            self.offset()
+        )
     }
 }
 
@@ -339,13 +352,21 @@ impl ForwardingHeader {
             w.patch(lengths_at + 2 * i, 2, n);
             Ok(())
         };
-        write_list(0, "ForwardingHeader.via_list", &mut self.via_list.iter().map(|d| d as &dyn Encode))?;
+        write_list(
+            0,
+            "ForwardingHeader.via_list",
+            &mut self.via_list.iter().map(|d| d as &dyn Encode),
+        )?;
         write_list(
             1,
             "ForwardingHeader.destination_list",
             &mut self.destination_list.iter().map(|d| d as &dyn Encode),
         )?;
-        write_list(2, "ForwardingHeader.options", &mut self.options.iter().map(|o| o as &dyn Encode))?;
+        write_list(
+            2,
+            "ForwardingHeader.options",
+            &mut self.options.iter().map(|o| o as &dyn Encode),
+        )?;
         debug_assert!(w.len() - at >= FIXED_HEADER_LEN);
         Ok(())
     }
@@ -421,7 +442,11 @@ impl ForwardingHeader {
         self.options
             .iter()
             .find(|o| {
-                let critical = if forwarding { o.forward_critical() } else { o.destination_critical() };
+                let critical = if forwarding {
+                    o.forward_critical()
+                } else {
+                    o.destination_critical()
+                };
                 critical && !understood(o.option_type)
             })
             .map(|o| (o, ErrorCode::UNSUPPORTED_FORWARDING_OPTION))
@@ -439,7 +464,10 @@ impl ForwardingHeader {
 }
 
 /// Decodes back-to-back elements filling all of `bytes`.
-fn decode_all<T>(bytes: &[u8], mut element: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>) -> Result<Vec<T>, DecodeError> {
+fn decode_all<T>(
+    bytes: &[u8],
+    mut element: impl FnMut(&mut Reader<'_>) -> Result<T, DecodeError>,
+) -> Result<Vec<T>, DecodeError> {
     let mut r = Reader::new(bytes);
     let mut out = Vec::new();
     while !r.is_empty() {

@@ -42,11 +42,15 @@ impl FramedMessage {
     pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, DecodeError> {
         let Some(&ty) = buf.first() else { return Ok(None) };
         match FramedMessageType(ty) {
-            FramedMessageType::DATA => Ok(buf.get(5..8).map(|l| {
-                DATA_FRAME_OVERHEAD + (usize::from(l[0]) << 16 | usize::from(l[1]) << 8 | usize::from(l[2]))
-            })),
+            FramedMessageType::DATA => Ok(buf
+                .get(5..8)
+                .map(|l| DATA_FRAME_OVERHEAD + (usize::from(l[0]) << 16 | usize::from(l[1]) << 8 | usize::from(l[2])))),
             FramedMessageType::ACK => Ok(Some(ACK_FRAME_LEN)),
-            other => Err(DecodeError::invalid("FramedMessage.type", other.0.into(), "data (128) or ack (129)")),
+            other => Err(DecodeError::invalid(
+                "FramedMessage.type",
+                other.0.into(),
+                "data (128) or ack (129)",
+            )),
         }
     }
 

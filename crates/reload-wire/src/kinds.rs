@@ -73,7 +73,10 @@ impl Encode for SipRegistration {
             SipRegistration::Route { .. } => SipRegistrationType::ROUTE,
             SipRegistration::Unknown { registration_type, .. } => {
                 if matches!(*registration_type, SipRegistrationType(0..=2)) {
-                    return Err(EncodeError::invalid("SipRegistration.type", "an unknown type is 3..255"));
+                    return Err(EncodeError::invalid(
+                        "SipRegistration.type",
+                        "an unknown type is 3..255",
+                    ));
                 }
                 *registration_type
             }

@@ -29,6 +29,7 @@ pub mod kinds;
 pub mod message;
 pub mod ping;
 pub mod probe;
+pub mod samples;
 pub mod security;
 pub mod storage;
 pub mod topology;

@@ -57,7 +57,11 @@ impl Encode for MessageExtension {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
         w.u16(self.extension_type.0);
         w.boolean(self.critical);
-        w.opaque(Prefix::U32, "MessageExtension.extension_contents", &self.extension_contents)
+        w.opaque(
+            Prefix::U32,
+            "MessageExtension.extension_contents",
+            &self.extension_contents,
+        )
     }
 }
 
@@ -205,7 +209,10 @@ impl MessageBody {
             B::LeaveAns | B::UpdateAns | B::ConfigUpdateAns => Ok(()),
             B::Other { code, body } => {
                 if Self::has_defined_body(*code) {
-                    return Err(EncodeError::invalid("MessageContents.message_code", "a defined code needs its typed body"));
+                    return Err(EncodeError::invalid(
+                        "MessageContents.message_code",
+                        "a defined code needs its typed body",
+                    ));
                 }
                 w.bytes(body);
                 Ok(())
@@ -214,10 +221,11 @@ impl MessageBody {
     }
 
     fn has_defined_body(code: MessageCode) -> bool {
-        code.name().is_some() && !matches!(
-            code,
-            MessageCode::EXP_A_REQ | MessageCode::EXP_A_ANS | MessageCode::EXP_B_REQ | MessageCode::EXP_B_ANS
-        )
+        code.name().is_some()
+            && !matches!(
+                code,
+                MessageCode::EXP_A_REQ | MessageCode::EXP_A_ANS | MessageCode::EXP_B_REQ | MessageCode::EXP_B_ANS
+            )
     }
 
     /// Reads the body of a message with `code`; `body` must be consumed exactly.
@@ -254,7 +262,11 @@ impl MessageBody {
             MessageCode::CONFIG_UPDATE_ANS => B::ConfigUpdateAns,
             MessageCode::ERROR => B::Error(ErrorResponse::decode(r)?),
             MessageCode(0) => {
-                return Err(DecodeError::invalid("MessageContents.message_code", 0, "a valid message code"));
+                return Err(DecodeError::invalid(
+                    "MessageContents.message_code",
+                    0,
+                    "a valid message code",
+                ));
             }
             code => B::Other {
                 code,
@@ -314,7 +326,9 @@ impl MessageContents {
 impl Encode for MessageContents {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
         w.u16(self.code().0);
-        w.vector(Prefix::U32, "MessageContents.message_body", |w| self.body.encode_body(w))?;
+        w.vector(Prefix::U32, "MessageContents.message_body", |w| {
+            self.body.encode_body(w)
+        })?;
         w.list(Prefix::U32, "MessageContents.extensions", &self.extensions)
     }
 }
@@ -414,7 +428,8 @@ impl Message {
         self.header.encode(&mut w, 0)?;
         self.contents.encode(&mut w)?;
         self.security.encode(&mut w)?;
-        let len = u32::try_from(w.len()).map_err(|_| EncodeError::too_long("ForwardingHeader.length", w.len(), u32::MAX as usize))?;
+        let len = u32::try_from(w.len())
+            .map_err(|_| EncodeError::too_long("ForwardingHeader.length", w.len(), u32::MAX as usize))?;
         w.patch(16, 4, len as usize);
         Ok(w.into_vec())
     }

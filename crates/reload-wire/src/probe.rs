@@ -77,7 +77,10 @@ impl Encode for ProbeInformation {
             }
             ProbeInformation::Unknown { info_type, value } => {
                 if matches!(*info_type, ProbeInformationType(0) | ProbeInformationType(1..=3)) {
-                    return Err(EncodeError::invalid("ProbeInformation.type", "an unknown type is 4..255"));
+                    return Err(EncodeError::invalid(
+                        "ProbeInformation.type",
+                        "an unknown type is 4..255",
+                    ));
                 }
                 w.opaque(Prefix::U8, "ProbeInformation.value", value)
             }

@@ -121,11 +121,17 @@ impl Encode for SignerIdentity {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
         let ty = self.identity_type();
         if matches!(self, SignerIdentity::Unknown { .. }) && (ty.0 == 0 || ty.name().is_some()) {
-            return Err(EncodeError::invalid("SignerIdentity.identity_type", "an unknown type is 4..255"));
+            return Err(EncodeError::invalid(
+                "SignerIdentity.identity_type",
+                "an unknown type is 4..255",
+            ));
         }
         w.u8(ty.0);
         w.vector(Prefix::U16, "SignerIdentity.identity", |w| match self {
-            SignerIdentity::CertHash { hash_alg, certificate_hash: h }
+            SignerIdentity::CertHash {
+                hash_alg,
+                certificate_hash: h,
+            }
             | SignerIdentity::CertHashNodeId {
                 hash_alg,
                 certificate_node_id_hash: h,

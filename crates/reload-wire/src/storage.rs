@@ -266,7 +266,10 @@ fn check_models(kind: KindId, values: &[StoredData], field: &'static str) -> Res
     match models.next() {
         Some(first) if models.any(|m| m != first) => {
             let _ = kind;
-            Err(EncodeError::invalid(field, "all values of one Kind share its data model"))
+            Err(EncodeError::invalid(
+                field,
+                "all values of one Kind share its data model",
+            ))
         }
         _ => Ok(()),
     }
@@ -479,10 +482,12 @@ impl Encode for StoredDataSpecifier {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
         self.kind.encode(w)?;
         w.u64(self.generation);
-        w.vector(Prefix::U16, "StoredDataSpecifier.length", |w| match &self.model_specifier {
-            ModelSpecifier::Single => Ok(()),
-            ModelSpecifier::Array(ranges) => w.list(Prefix::U16, "StoredDataSpecifier.indices", ranges),
-            ModelSpecifier::Dictionary(keys) => w.list(Prefix::U16, "StoredDataSpecifier.keys", keys),
+        w.vector(Prefix::U16, "StoredDataSpecifier.length", |w| {
+            match &self.model_specifier {
+                ModelSpecifier::Single => Ok(()),
+                ModelSpecifier::Array(ranges) => w.list(Prefix::U16, "StoredDataSpecifier.indices", ranges),
+                ModelSpecifier::Dictionary(keys) => w.list(Prefix::U16, "StoredDataSpecifier.keys", keys),
+            }
         })
     }
 }
@@ -497,7 +502,9 @@ impl StoredDataSpecifier {
             .ok_or_else(|| DecodeError::new("StoredDataSpecifier.kind", DecodeErrorKind::UnknownKinds(vec![kind])))?;
         let model_specifier = match model {
             DataModel::Single => ModelSpecifier::Single,
-            DataModel::Array => ModelSpecifier::Array(v.list(Prefix::U16, "StoredDataSpecifier.indices", ArrayRange::decode)?),
+            DataModel::Array => {
+                ModelSpecifier::Array(v.list(Prefix::U16, "StoredDataSpecifier.indices", ArrayRange::decode)?)
+            }
             DataModel::Dictionary => {
                 ModelSpecifier::Dictionary(v.list(Prefix::U16, "StoredDataSpecifier.keys", DictionaryKey::decode)?)
             }
@@ -591,7 +598,9 @@ impl FetchAns {
             kind_responses.push(FetchKindResponse {
                 kind,
                 generation: list.u64("FetchKindResponse.generation")?,
-                values: list.list(Prefix::U32, "FetchKindResponse.values", |r| StoredData::decode(r, model))?,
+                values: list.list(Prefix::U32, "FetchKindResponse.values", |r| {
+                    StoredData::decode(r, model)
+                })?,
             });
         }
         Ok(FetchAns { kind_responses })
@@ -792,7 +801,9 @@ impl StatAns {
             kind_responses.push(StatKindResponse {
                 kind,
                 generation: list.u64("StatKindResponse.generation")?,
-                values: list.list(Prefix::U32, "StatKindResponse.values", |r| StoredMetaData::decode(r, model))?,
+                values: list.list(Prefix::U32, "StatKindResponse.values", |r| {
+                    StoredMetaData::decode(r, model)
+                })?,
             });
         }
         Ok(StatAns { kind_responses })
@@ -821,7 +832,11 @@ impl Decode for FindReq {
         let resource = ResourceId::decode(r)?;
         let mut v = r.vector(Prefix::U8, "FindReq.kinds")?;
         if v.remaining() % 4 != 0 {
-            return Err(DecodeError::invalid("FindReq.kinds", v.remaining() as u64, "a multiple of 4 (whole Kind-IDs)"));
+            return Err(DecodeError::invalid(
+                "FindReq.kinds",
+                v.remaining() as u64,
+                "a multiple of 4 (whole Kind-IDs)",
+            ));
         }
         let mut kinds = Vec::with_capacity(v.remaining() / 4);
         while !v.is_empty() {

@@ -23,7 +23,11 @@ pub struct JoinReq {
 impl Encode for JoinReq {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
         self.joining_peer_id.encode(w)?;
-        w.opaque(Prefix::U16, "JoinReq.overlay_specific_data", &self.overlay_specific_data)
+        w.opaque(
+            Prefix::U16,
+            "JoinReq.overlay_specific_data",
+            &self.overlay_specific_data,
+        )
     }
 }
 
@@ -47,7 +51,11 @@ pub struct JoinAns {
 
 impl Encode for JoinAns {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
-        w.opaque(Prefix::U16, "JoinAns.overlay_specific_data", &self.overlay_specific_data)
+        w.opaque(
+            Prefix::U16,
+            "JoinAns.overlay_specific_data",
+            &self.overlay_specific_data,
+        )
     }
 }
 
@@ -112,7 +120,11 @@ impl Encode for RouteQueryReq {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
         w.boolean(self.send_update);
         self.destination.encode(w)?;
-        w.opaque(Prefix::U16, "RouteQueryReq.overlay_specific_data", &self.overlay_specific_data)
+        w.opaque(
+            Prefix::U16,
+            "RouteQueryReq.overlay_specific_data",
+            &self.overlay_specific_data,
+        )
     }
 }
 
