@@ -22,7 +22,11 @@ fn bench_message(c: &mut Criterion, name: &str, message: &Message) {
 
 fn codec(c: &mut Criterion) {
     bench_message(c, "store_req_sip_registration", &samples::store_sip_registration());
-    bench_message(c, "fetch_ans_sip_registration", &samples::fetch_sip_registration_answer());
+    bench_message(
+        c,
+        "fetch_ans_sip_registration",
+        &samples::fetch_sip_registration_answer(),
+    );
 }
 
 criterion_group!(benches, codec);

@@ -54,20 +54,36 @@ impl FramedMessage {
         }
     }
 
-    /// The ack for data frame `sequence`, given the sequence numbers of the (up to 32)
-    /// frames received before it (§6.6.2).
+    /// The ack for data frame `sequence` (N), given the sequence numbers of frames
+    /// received before it (§6.6.2): for each earlier M with N-32 < M < N, bit N-M of
+    /// `received` is set, counting bit 0 as the least significant. Bit 0 (M = N) is
+    /// never set; older frames are simply not reported.
     pub fn ack_for(sequence: u32, previously_received: impl IntoIterator<Item = u32>) -> FramedMessage {
         let mut received = 0u32;
         for m in previously_received {
             let back = sequence.wrapping_sub(m);
-            if (1..=32).contains(&back) {
-                // Bit N-M, counting from the least significant bit as bit 1.
-                received |= 1u32.wrapping_shl(back - 1);
+            if (1..32).contains(&back) {
+                received |= 1 << back;
             }
         }
         FramedMessage::Ack {
             ack_sequence: sequence,
             received,
+        }
+    }
+
+    /// The sequence numbers an ack reports as received: the acknowledged one, then
+    /// those its bitmask marks, most recent first. Empty for a data frame.
+    pub fn acknowledged(&self) -> Vec<u32> {
+        match self {
+            FramedMessage::Data { .. } => Vec::new(),
+            FramedMessage::Ack { ack_sequence, received } => std::iter::once(*ack_sequence)
+                .chain(
+                    (1..32)
+                        .filter(|b| received & (1 << b) != 0)
+                        .map(|b| ack_sequence.wrapping_sub(b)),
+                )
+                .collect(),
         }
     }
 }
@@ -108,5 +124,44 @@ impl Decode for FramedMessage {
                 "data (128) or ack (129)",
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_bitmask_marks_n_minus_m() {
+        // N = 40; received 39 (bit 1), 35 (bit 5), 9 (bit 31); 8 is 32 back and 40 is N itself.
+        let ack = FramedMessage::ack_for(40, [39, 35, 9, 8, 40, 41]);
+        assert_eq!(
+            ack,
+            FramedMessage::Ack {
+                ack_sequence: 40,
+                received: (1 << 1) | (1 << 5) | (1 << 31),
+            }
+        );
+        assert_eq!(ack.acknowledged(), vec![40, 39, 35, 9]);
+    }
+
+    #[test]
+    fn bitmask_wraps_around_the_sequence_space() {
+        let ack = FramedMessage::ack_for(1, [0, u32::MAX]);
+        assert_eq!(ack.acknowledged(), vec![1, 0, u32::MAX]);
+    }
+
+    #[test]
+    fn frame_len_cuts_a_stream() {
+        let data = FramedMessage::Data {
+            sequence: 1,
+            message: vec![7; 300],
+        }
+        .to_bytes()
+        .expect("encodes");
+        assert_eq!(FramedMessage::frame_len(&data[..4]), Ok(None));
+        assert_eq!(FramedMessage::frame_len(&data), Ok(Some(308)));
+        assert_eq!(FramedMessage::frame_len(&[0x81]), Ok(Some(ACK_FRAME_LEN)));
+        assert!(FramedMessage::frame_len(&[0x7f]).is_err());
     }
 }
