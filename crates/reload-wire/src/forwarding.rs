@@ -282,6 +282,10 @@ impl std::fmt::Debug for Fragment {
 /// `ForwardingHeader` (RFC 6940 §6.3.2) without its `length` field, which is a
 /// property of the encoded message and is written by [`crate::Message`] or
 /// [`ForwardingHeader::encode`], and checked on decode.
+///
+/// The codec reads `version` and `ttl` as they are; refusing another version or a
+/// TTL above initial-ttl (§6.3.2) is the node's decision, with the error response
+/// the RFC names, so the header must decode to be answered.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ForwardingHeader {
     /// Low 32 bits of SHA-1 of the overlay name.

@@ -208,10 +208,10 @@ impl MessageBody {
             B::Error(b) => b.encode(w),
             B::LeaveAns | B::UpdateAns | B::ConfigUpdateAns => Ok(()),
             B::Other { code, body } => {
-                if Self::has_defined_body(*code) {
+                if code.0 == 0 || Self::has_defined_body(*code) {
                     return Err(EncodeError::invalid(
                         "MessageContents.message_code",
-                        "a defined code needs its typed body",
+                        "a defined code needs its typed body, and 0 is invalid",
                     ));
                 }
                 w.bytes(body);

@@ -261,18 +261,16 @@ impl Encode for StoredData {
 
 /// Checks that every value of a Kind uses the Kind's model, so that what is
 /// encoded is what a receiver with the same Kind definitions will decode.
-fn check_models(kind: KindId, values: &[StoredData], field: &'static str) -> Result<(), EncodeError> {
-    let mut models = values.iter().map(|v| v.value.model());
-    match models.next() {
-        Some(first) if models.any(|m| m != first) => {
-            let _ = kind;
-            Err(EncodeError::invalid(
-                field,
-                "all values of one Kind share its data model",
-            ))
-        }
-        _ => Ok(()),
+fn check_models(models: impl Iterator<Item = DataModel>, field: &'static str) -> Result<(), EncodeError> {
+    let mut models = models.peekable();
+    let first = models.peek().copied();
+    if models.any(|m| Some(m) != first) {
+        return Err(EncodeError::invalid(
+            field,
+            "all values of one Kind share its data model",
+        ));
     }
+    Ok(())
 }
 
 /// `StoreKindData`: the values of one Kind in a Store.
@@ -288,7 +286,7 @@ pub struct StoreKindData {
 
 impl Encode for StoreKindData {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
-        check_models(self.kind, &self.values, "StoreKindData.values")?;
+        check_models(self.values.iter().map(|v| v.value.model()), "StoreKindData.values")?;
         self.kind.encode(w)?;
         w.u64(self.generation_counter);
         w.list(Prefix::U32, "StoreKindData.values", &self.values)
@@ -564,7 +562,7 @@ pub struct FetchKindResponse {
 
 impl Encode for FetchKindResponse {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
-        check_models(self.kind, &self.values, "FetchKindResponse.values")?;
+        check_models(self.values.iter().map(|v| v.value.model()), "FetchKindResponse.values")?;
         self.kind.encode(w)?;
         w.u64(self.generation);
         w.list(Prefix::U32, "FetchKindResponse.values", &self.values)
@@ -759,15 +757,10 @@ pub struct StatKindResponse {
 
 impl Encode for StatKindResponse {
     fn encode(&self, w: &mut Writer) -> Result<(), EncodeError> {
-        let mut models = self.values.iter().map(|v| v.metadata.model());
-        if let Some(first) = models.next()
-            && models.any(|m| m != first)
-        {
-            return Err(EncodeError::invalid(
-                "StatKindResponse.values",
-                "all values of one Kind share its data model",
-            ));
-        }
+        check_models(
+            self.values.iter().map(|v| v.metadata.model()),
+            "StatKindResponse.values",
+        )?;
         self.kind.encode(w)?;
         w.u64(self.generation);
         w.list(Prefix::U32, "StatKindResponse.values", &self.values)
