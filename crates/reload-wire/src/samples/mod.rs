@@ -620,7 +620,7 @@ pub fn all() -> Vec<Sample> {
         Sample {
             name: "error",
             message: answer(
-                0x1002,
+                0x0e01,
                 MessageBody::Error(ErrorResponse::with_text(
                     ErrorCode::NOT_FOUND,
                     "no SIP-REGISTRATION at this Resource-ID",
