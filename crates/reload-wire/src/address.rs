@@ -53,6 +53,13 @@ impl Encode for IpAddressPort {
                 Ok(())
             }
             IpAddressPort::Socket(SocketAddr::V6(a)) => {
+                if a.flowinfo() != 0 || a.scope_id() != 0 {
+                    // The wire form has neither; dropping them would change the value.
+                    return Err(EncodeError::invalid(
+                        "IpAddressPort",
+                        "an IPv6 flow label or scope id cannot be carried",
+                    ));
+                }
                 w.u8(AddressType::IPV6.0);
                 w.u8(18);
                 w.bytes(&a.ip().octets());

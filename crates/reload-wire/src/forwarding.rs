@@ -329,6 +329,12 @@ impl ForwardingHeader {
 
     /// Writes the header with `length` as the message's total length.
     pub fn encode(&self, w: &mut Writer, length: u32) -> Result<(), EncodeError> {
+        if self.fragment.0 & Fragment::HIGH == 0 {
+            return Err(EncodeError::invalid(
+                "ForwardingHeader.fragment",
+                "the high bit MUST be set (RFC 6940 §6.7)",
+            ));
+        }
         let at = w.len();
         w.u32(RELO_TOKEN);
         w.u32(self.overlay.0);
