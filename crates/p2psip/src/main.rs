@@ -1,10 +1,11 @@
 //! `p2psip`: serverless SIP over a RELOAD (RFC 6940) overlay.
 //!
-//! For now the program offers the wire-format tools; the overlay, storage, the
-//! daemon and the SIP front end arrive in later steps.
+//! It offers the wire-format tools and the overlay simulator; storage, the daemon
+//! and the SIP front end arrive in later steps.
 
 mod pcap;
 mod render;
+mod sim;
 mod wire;
 
 use clap::{Parser, Subcommand};
@@ -21,12 +22,15 @@ struct Cli {
 enum Command {
     /// RELOAD wire-format tools: sample traffic and a message decoder.
     Wire(wire::WireArgs),
+    /// Simulates an overlay of many nodes on a virtual clock and reports on it.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Wire(args) => wire::run(args),
+        Command::Sim(args) => sim::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,87 @@
+//! Message signatures as the core needs them (RFC 6940 §6.3.4): sign what it sends,
+//! and learn the authenticated Node-ID of what it receives.
+//!
+//! Real nodes use certificates (the trust crate); the simulator plugs in
+//! [`StandInCrypto`], which is cheap and deterministic and offers no security.
+
+use reload_wire::{GenericCertificate, HashAlgorithm, NodeId, Signature, SignatureAndHashAlgorithm, SignerIdentity};
+
+/// Signs and verifies messages.
+pub trait MessageCrypto {
+    /// Signs `input` (the §6.3.4 signature input, built with `identity`) as this node.
+    fn sign(&self, input: &[u8]) -> Signature;
+    /// The identity this node signs with; part of the signature input.
+    fn identity(&self) -> SignerIdentity;
+    /// Certificates to send in security blocks.
+    fn certificates(&self) -> Vec<GenericCertificate>;
+    /// Checks a signature and returns the signer's Node-ID.
+    fn verify(&self, input: &[u8], signature: &Signature, certificates: &[GenericCertificate]) -> Option<NodeId>;
+    /// Whether this is the insecure stand-in (reports say so).
+    fn is_stand_in(&self) -> bool {
+        false
+    }
+}
+
+/// An insecure stand-in for simulation: the "signature" is a keyless 64-bit hash
+/// of the input and the signer's identity names its Node-ID in the clear.
+#[derive(Clone, Debug)]
+pub struct StandInCrypto {
+    node_id: NodeId,
+}
+
+impl StandInCrypto {
+    /// The stand-in for `node_id`.
+    pub fn new(node_id: NodeId) -> Self {
+        StandInCrypto { node_id }
+    }
+
+    fn digest(input: &[u8]) -> [u8; 8] {
+        // FNV-1a: cheap, deterministic, no security.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in input {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        h.to_be_bytes()
+    }
+}
+
+impl MessageCrypto for StandInCrypto {
+    fn sign(&self, input: &[u8]) -> Signature {
+        Signature {
+            algorithm: SignatureAndHashAlgorithm {
+                hash: HashAlgorithm::NONE,
+                signature: reload_wire::SignatureAlgorithm(0xfe),
+            },
+            identity: self.identity(),
+            signature_value: Self::digest(input).to_vec(),
+        }
+    }
+
+    fn identity(&self) -> SignerIdentity {
+        SignerIdentity::CertHashNodeId {
+            hash_alg: HashAlgorithm::NONE,
+            certificate_node_id_hash: self.node_id.0.to_vec(),
+        }
+    }
+
+    fn certificates(&self) -> Vec<GenericCertificate> {
+        Vec::new()
+    }
+
+    fn verify(&self, input: &[u8], signature: &Signature, _: &[GenericCertificate]) -> Option<NodeId> {
+        let SignerIdentity::CertHashNodeId {
+            certificate_node_id_hash: id,
+            ..
+        } = &signature.identity
+        else {
+            return None;
+        };
+        let node = NodeId(id.as_slice().try_into().ok()?);
+        (signature.signature_value == Self::digest(input)).then_some(node)
+    }
+
+    fn is_stand_in(&self) -> bool {
+        true
+    }
+}

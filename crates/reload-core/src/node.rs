@@ -1,0 +1,1602 @@
+//! The RELOAD node as a state machine (sans-IO): the runtime hands it what
+//! happened and polls what it wants done. The same code runs over real sockets and
+//! inside the simulator.
+//!
+//! Inputs: [`Node::handle_link_up`], [`Node::handle_link_down`],
+//! [`Node::handle_connect_failed`], [`Node::handle_message`], [`Node::handle_timeout`],
+//! and the application's [`Node::start`], [`Node::request`], [`Node::leave`].
+//! Outputs: [`Node::poll_transmit`], [`Node::poll_action`], [`Node::poll_event`],
+//! [`Node::poll_timeout`].
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use reload_wire::{
+    AttachReqAns, ChordLeaveData, ChordRouteQueryAns, ChordUpdate, ChordUpdateData, Destination, Encode, ErrorCode,
+    ErrorResponse, ForwardingHeader, IceCandidate, LeaveReq, Message, MessageBody, MessageCode, MessageContents,
+    NodeId, PingAns, ProbeAns, ProbeInformation, ProbeInformationType, RawMessage, Reader, ResourceId, SecurityBlock,
+    TransactionId, Writer,
+};
+
+use crate::chord::{Chord, NeighborTable};
+use crate::config::NodeConfig;
+use crate::crypto::MessageCrypto;
+use crate::ring::{self, Point};
+use crate::stats::Stats;
+use crate::time::Time;
+
+/// A link to another node, as the runtime numbers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId(pub u64);
+
+/// The application's handle on a request it made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub u64);
+
+/// Bytes to send on a link.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// The link.
+    pub link: LinkId,
+    /// One RELOAD message.
+    pub bytes: Vec<u8>,
+}
+
+/// Something the node wants the runtime to do about links.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open a link to `peer` (or, for bootstrap, to whoever answers) at one of these
+    /// addresses, then report [`Node::handle_link_up`] or [`Node::handle_connect_failed`].
+    Connect {
+        /// The Node-ID the far end must prove, if known.
+        peer: Option<NodeId>,
+        /// Where it listens.
+        candidates: Vec<IceCandidate>,
+    },
+    /// Close a link the node no longer needs.
+    Close {
+        /// The link.
+        link: LinkId,
+    },
+}
+
+/// What a request came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The node that answered (authenticated by its signature).
+    pub responder: NodeId,
+    /// The answer.
+    pub body: MessageBody,
+    /// Overlay hops the answer travelled.
+    pub hops: u8,
+}
+
+/// Why a request failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// No answer after every retransmission (§6.2.1).
+    Timeout,
+    /// The responder sent an Error.
+    Error {
+        /// Who sent it.
+        responder: NodeId,
+        /// The error.
+        error: ErrorResponse,
+    },
+    /// The node has no link to send on.
+    NoRoute,
+}
+
+/// Something that happened, for the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The node is part of the overlay (a peer in the ring, or an attached client).
+    Joined,
+    /// The neighbor table changed.
+    NeighborsChanged(NeighborTable),
+    /// The responsible range changed: it is now (predecessor, self].
+    ResponsibleRangeChanged {
+        /// The new predecessor, `None` when alone.
+        predecessor: Option<NodeId>,
+    },
+    /// A request of the application's was answered or failed.
+    Response {
+        /// The request.
+        request: RequestId,
+        /// Its outcome.
+        result: Result<Answer, Failure>,
+    },
+    /// The node lost its place in the overlay and is joining again.
+    Rejoining,
+    /// The node has left the overlay.
+    Left,
+}
+
+/// Where a node is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Not started.
+    Idle,
+    /// Connecting to a bootstrap peer.
+    Bootstrapping,
+    /// Attached to the admitting peer, joining (§10.5).
+    Joining,
+    /// In the overlay.
+    Joined,
+    /// Gone.
+    Left,
+}
+
+/// Why this node sent an Attach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AttachPurpose {
+    /// To the admitting peer during join (§10.5 step 2), or a client's responsible peer.
+    Admitting,
+    /// To a peer that belongs in the neighbor table.
+    Neighbor,
+    /// To fill a finger.
+    Finger,
+}
+
+/// Why this node sent a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    App(RequestId),
+    Attach(AttachPurpose),
+    Join,
+    Update,
+    Leave,
+}
+
+/// A request this node originated and awaits an answer to (§6.2.1).
+#[derive(Clone, Debug)]
+struct Pending {
+    purpose: Purpose,
+    /// The encoded request; retransmissions reuse it (same transaction id).
+    bytes: Vec<u8>,
+    header: ForwardingHeader,
+    transmissions: u32,
+    deadline: Time,
+    /// For a request to a Node-ID, the node that must answer (§6.3.4 check 1).
+    expected_responder: Option<NodeId>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Retransmit(TransactionId),
+    Stabilize,
+    FingerRefresh,
+    JoinCheck,
+    Sweep,
+}
+
+#[derive(Clone, Debug)]
+struct Link {
+    peer: NodeId,
+    /// Whether this node asked for the link (only the asking side prunes it).
+    outbound: bool,
+    opened: Time,
+}
+
+/// A RELOAD node.
+pub struct Node {
+    cfg: NodeConfig,
+    crypto: Box<dyn MessageCrypto>,
+    rng: ChaCha8Rng,
+    me: Point,
+    state: State,
+    started: Time,
+    bootstrap: Vec<IceCandidate>,
+    links: HashMap<LinkId, Link>,
+    connections: HashMap<NodeId, LinkId>,
+    chord: Chord,
+    /// Peers known to be ring members but not (yet) connected, with who told us.
+    pending: HashMap<TransactionId, Pending>,
+    /// Peers we asked the runtime to connect to, and why.
+    connecting: HashMap<NodeId, AttachPurpose>,
+    /// Peers that asked for an Update once the link is up (send_update, §6.4.2.3).
+    update_on_link: HashSet<NodeId>,
+    /// Answers to recent requests, so retransmissions get the same answer (§6.2.1).
+    answered: HashMap<TransactionId, (Time, Vec<u8>)>,
+    admitting_peer: Option<NodeId>,
+    join_sent: bool,
+    join_deadline: Option<Time>,
+    last_neighbors: NeighborTable,
+    last_predecessor: Option<NodeId>,
+    timers: BinaryHeap<Reverse<(Time, Timer)>>,
+    transmits: VecDeque<Transmit>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    next_request: u64,
+    stats: Stats,
+}
+
+const PASSIVE: &[u8] = b"passive";
+const ACTIVE: &[u8] = b"active";
+
+impl Node {
+    /// A node with its configuration, crypto and RNG seed. It does nothing until
+    /// [`Node::start`].
+    pub fn new(cfg: NodeConfig, crypto: Box<dyn MessageCrypto>, seed: u64) -> Self {
+        let chord = Chord::new(cfg.node_id, cfg.neighbors, cfg.min_fingers, cfg.max_fingers);
+        Node {
+            me: ring::point(cfg.node_id),
+            cfg,
+            crypto,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            state: State::Idle,
+            started: Time::ZERO,
+            bootstrap: Vec::new(),
+            links: HashMap::new(),
+            connections: HashMap::new(),
+            chord,
+            pending: HashMap::new(),
+            connecting: HashMap::new(),
+            update_on_link: HashSet::new(),
+            answered: HashMap::new(),
+            admitting_peer: None,
+            join_sent: false,
+            join_deadline: None,
+            last_neighbors: NeighborTable::default(),
+            last_predecessor: None,
+            timers: BinaryHeap::new(),
+            transmits: VecDeque::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            next_request: 1,
+            stats: Stats::default(),
+        }
+    }
+
+    /// This node's Node-ID.
+    pub fn node_id(&self) -> NodeId {
+        self.cfg.node_id
+    }
+
+    /// Where the node is in its life.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Whether the node routes for others (a joined peer).
+    pub fn is_joined(&self) -> bool {
+        self.state == State::Joined
+    }
+
+    /// The neighbor table.
+    pub fn neighbors(&self) -> NeighborTable {
+        self.chord.neighbor_table()
+    }
+
+    /// The finger table (`None` for invalid entries).
+    pub fn fingers(&self) -> Vec<Option<NodeId>> {
+        self.chord.fingers()
+    }
+
+    /// The routing state.
+    pub fn chord(&self) -> &Chord {
+        &self.chord
+    }
+
+    /// Counters of what the node did and refused.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Links the node has, with the peer at the far end.
+    pub fn links(&self) -> impl Iterator<Item = (LinkId, NodeId)> + '_ {
+        self.links.iter().map(|(l, k)| (*l, k.peer))
+    }
+
+    /// Whether this node is responsible for `resource` (never for a client or a
+    /// node that has not joined).
+    pub fn is_responsible(&self, resource: &ResourceId) -> bool {
+        self.state == State::Joined && !self.cfg.client && self.chord.is_responsible(ring::resource_point(resource))
+    }
+
+    /// Starts the node: joins through `bootstrap` peers, or, with none, starts a
+    /// new overlay as its first peer (§6.4.2.1: "a configuration flag or setting").
+    pub fn start(&mut self, now: Time, bootstrap: Vec<IceCandidate>) {
+        self.started = now;
+        self.bootstrap = bootstrap;
+        self.schedule(now + self.cfg.request_lifetime, Timer::Sweep);
+        if self.bootstrap.is_empty() && !self.cfg.client {
+            self.become_joined(now);
+        } else {
+            self.begin_bootstrap();
+        }
+    }
+
+    fn begin_bootstrap(&mut self) {
+        self.state = State::Bootstrapping;
+        self.join_sent = false;
+        self.admitting_peer = None;
+        self.actions.push_back(Action::Connect {
+            peer: None,
+            candidates: self.bootstrap.clone(),
+        });
+    }
+
+    fn become_joined(&mut self, now: Time) {
+        self.state = State::Joined;
+        self.join_deadline = None;
+        self.events.push_back(Event::Joined);
+        if self.cfg.client {
+            return;
+        }
+        let jitter = self.jitter(self.cfg.update_interval);
+        self.schedule(now + jitter, Timer::Stabilize);
+        let jitter = self.jitter(self.cfg.ping_interval);
+        self.schedule(now + jitter, Timer::FingerRefresh);
+        self.send_neighbor_updates(now);
+        self.search_fingers(now, true);
+        self.note_table_changes(now);
+    }
+
+    /// Sends a request on behalf of the application; its outcome arrives as
+    /// [`Event::Response`].
+    pub fn request(&mut self, now: Time, destination: Destination, body: MessageBody) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        if !body.code().is_request() {
+            self.events.push_back(Event::Response {
+                request: id,
+                result: Err(Failure::Error {
+                    responder: self.cfg.node_id,
+                    error: ErrorResponse::with_text(ErrorCode::INVALID_MESSAGE, "not a request"),
+                }),
+            });
+            return id;
+        }
+        self.send_request(now, vec![destination], body, Purpose::App(id));
+        id
+    }
+
+    /// Leaves the overlay gracefully (§6.4.2.2, §10.9): a Leave to every neighbor.
+    pub fn leave(&mut self, now: Time) {
+        if self.state == State::Joined && !self.cfg.client {
+            let table = self.chord.neighbor_table();
+            for s in &table.successors {
+                let data = ChordLeaveData::FromPred {
+                    predecessors: table.predecessors.clone(),
+                };
+                self.send_leave(now, *s, data);
+            }
+            for p in &table.predecessors {
+                if table.successors.contains(p) {
+                    continue;
+                }
+                let data = ChordLeaveData::FromSucc {
+                    successors: table.successors.clone(),
+                };
+                self.send_leave(now, *p, data);
+            }
+        }
+        self.state = State::Left;
+        self.events.push_back(Event::Left);
+    }
+
+    fn send_leave(&mut self, now: Time, to: NodeId, data: ChordLeaveData) {
+        let body = MessageBody::LeaveReq(LeaveReq {
+            leaving_peer_id: self.cfg.node_id,
+            chord: Some(data),
+        });
+        self.send_request(now, vec![Destination::node(to)], body, Purpose::Leave);
+    }
+
+    // ----- inputs from the runtime -----
+
+    /// A link is up; `peer` is the Node-ID the far end proved (TLS/DTLS).
+    /// `outbound` says whether this node asked for it.
+    pub fn handle_link_up(&mut self, now: Time, link: LinkId, peer: NodeId, outbound: bool) {
+        if self.state == State::Left {
+            self.actions.push_back(Action::Close { link });
+            return;
+        }
+        if let Some(old) = self.connections.insert(peer, link) {
+            if old != link {
+                self.links.remove(&old);
+                self.actions.push_back(Action::Close { link: old });
+            }
+        }
+        self.links.insert(
+            link,
+            Link {
+                peer,
+                outbound,
+                opened: now,
+            },
+        );
+        let purpose = self.connecting.remove(&peer);
+        match self.state {
+            State::Bootstrapping if outbound && purpose.is_none() => {
+                // The bootstrap peer: a ring member by definition (§11.4).
+                if !self.cfg.client {
+                    self.chord.insert(peer);
+                }
+                self.state = State::Joining;
+                self.send_attach(now, self.admitting_target(), None, AttachPurpose::Admitting, true);
+            }
+            _ => match purpose {
+                Some(AttachPurpose::Admitting) => self.admitted_by(now, peer),
+                Some(AttachPurpose::Neighbor | AttachPurpose::Finger) if !self.cfg.client => {
+                    self.chord.insert(peer);
+                    if self.state == State::Joined {
+                        // §10.7 peer_ready: "a node which has Attached is a peer".
+                        self.send_update(now, peer, ChordUpdateData::PeerReady);
+                    }
+                    self.note_table_changes(now);
+                }
+                _ => {}
+            },
+        }
+        if self.update_on_link.remove(&peer) && self.state == State::Joined && !self.cfg.client {
+            let data = self.full_update();
+            self.send_update(now, peer, data);
+        }
+    }
+
+    /// A link went down (closed, failed, or the peer vanished).
+    pub fn handle_link_down(&mut self, now: Time, link: LinkId) {
+        let Some(l) = self.links.remove(&link) else { return };
+        if self.connections.get(&l.peer) == Some(&link) {
+            self.connections.remove(&l.peer);
+        }
+        self.peer_lost(now, l.peer);
+    }
+
+    /// The runtime could not connect to `peer` (or to a bootstrap address if `None`).
+    pub fn handle_connect_failed(&mut self, now: Time, peer: Option<NodeId>) {
+        match peer {
+            None => {
+                if self.state == State::Bootstrapping {
+                    self.stats.bootstrap_failures += 1;
+                    // Try again after a reliability timer.
+                    self.join_deadline = Some(now + self.cfg.reliability_timer);
+                    self.schedule(now + self.cfg.reliability_timer, Timer::JoinCheck);
+                }
+            }
+            Some(p) => {
+                self.connecting.remove(&p);
+                self.stats.connect_failures += 1;
+            }
+        }
+    }
+
+    fn peer_lost(&mut self, now: Time, peer: NodeId) {
+        let was_member = self.chord.remove(peer);
+        let lost_admitting = self.admitting_peer == Some(peer);
+        if self.cfg.client {
+            if lost_admitting && self.state != State::Left {
+                // §4.2: a client whose peer is gone reconnects through the bootstrap list.
+                self.events.push_back(Event::Rejoining);
+                self.begin_bootstrap();
+            }
+            return;
+        }
+        match self.state {
+            State::Joined if was_member => {
+                self.stats.neighbor_failures += 1;
+                if self.chord.is_empty() && !self.bootstrap.is_empty() {
+                    // §10.7.1: every successor lost; behave as if joining.
+                    self.events.push_back(Event::Rejoining);
+                    self.begin_bootstrap();
+                    return;
+                }
+                self.note_table_changes(now);
+                // §10.7.2: search for a replacement finger right away (reactive).
+                if self.cfg.reactive {
+                    self.search_fingers(now, false);
+                }
+            }
+            State::Joining | State::Bootstrapping if lost_admitting || self.links.is_empty() => {
+                self.events.push_back(Event::Rejoining);
+                self.begin_bootstrap();
+            }
+            _ => {}
+        }
+    }
+
+    /// A RELOAD message arrived on `link`.
+    pub fn handle_message(&mut self, now: Time, link: LinkId, bytes: &[u8]) {
+        self.stats.received += 1;
+        let Some(prev_hop) = self.links.get(&link).map(|l| l.peer) else {
+            self.stats.dropped_unknown_link += 1;
+            return;
+        };
+        if self.state == State::Left {
+            return;
+        }
+        let raw = match RawMessage::split(bytes, self.cfg.max_message_size) {
+            Ok(r) => r,
+            Err(_) => {
+                // Without a readable header there is nobody to answer (§6.1).
+                self.stats.dropped_malformed += 1;
+                return;
+            }
+        };
+        let mut header = raw.header.clone();
+        let payload = raw.payload;
+        if header.overlay != self.cfg.overlay || header.version != reload_wire::forwarding::VERSION {
+            self.stats.dropped_incompatible += 1;
+            return;
+        }
+        let is_request = peek_code(payload).is_some_and(|c| c.is_request());
+        if header.ttl > self.cfg.initial_ttl {
+            // §6.3.2: discard and send Error_TTL_Exceeded.
+            self.stats.dropped_ttl += 1;
+            if is_request {
+                self.reply_error(now, &header, prev_hop, ErrorCode::TTL_EXCEEDED, "TTL above initial-ttl");
+            }
+            return;
+        }
+        if header.via_list.iter().any(|d| d.node_id() == Some(self.cfg.node_id)) && is_request {
+            // This node already forwarded the request: a routing loop (§13.6.5).
+            self.stats.dropped_loop += 1;
+            return;
+        }
+        loop {
+            let Some(first) = header.destination_list.first().cloned() else {
+                self.stats.dropped_malformed += 1;
+                return;
+            };
+            match first {
+                Destination::Node { node_id } if node_id == self.cfg.node_id => {
+                    header.destination_list.remove(0);
+                    if header.destination_list.is_empty() {
+                        return self.consume(now, prev_hop, header, bytes);
+                    }
+                }
+                Destination::Node { node_id } if node_id.is_wildcard() => {
+                    return self.consume(now, prev_hop, header, bytes);
+                }
+                Destination::Resource { resource_id } if self.is_responsible(&resource_id) => {
+                    if header.destination_list.len() != 1 {
+                        // §6.1.1: a Resource-ID must be the only entry.
+                        self.stats.dropped_malformed += 1;
+                        return;
+                    }
+                    return self.consume(now, prev_hop, header, bytes);
+                }
+                Destination::Node { node_id } => {
+                    let owns = self.is_joined() && self.chord.is_responsible(ring::point(node_id));
+                    if owns && !self.connections.contains_key(&node_id) {
+                        // §6.1.1: our own region, but no such node attached to us.
+                        self.stats.dropped_no_route += 1;
+                        return;
+                    }
+                    return self.forward(now, prev_hop, header, payload, is_request);
+                }
+                Destination::Resource { .. } => return self.forward(now, prev_hop, header, payload, is_request),
+                Destination::OpaqueId { .. } | Destination::Compressed { .. } | Destination::Unknown { .. } => {
+                    // This node never compresses lists, so it cannot expand one (§6.1.3).
+                    self.stats.dropped_no_route += 1;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs the timers that are due.
+    pub fn handle_timeout(&mut self, now: Time) {
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, timer))) = self.timers.pop() else {
+                break;
+            };
+            self.run_timer(now, timer);
+        }
+    }
+
+    // ----- outputs -----
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next link action.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    // ----- routing -----
+
+    /// The link towards the first entry of `destination_list` (§6.1.2, §10.3).
+    fn route(&self, destination_list: &[Destination]) -> Option<LinkId> {
+        let first = destination_list.first()?;
+        if let Destination::Node { node_id } = first {
+            if let Some(l) = self.connections.get(node_id) {
+                return Some(*l);
+            }
+        }
+        let target = match first {
+            Destination::Node { node_id } => ring::point(*node_id),
+            Destination::Resource { resource_id } => ring::resource_point(resource_id),
+            _ => return None,
+        };
+        if self.cfg.client || self.state != State::Joined {
+            // A client or a joining node sends everything through the peer it is
+            // attached to (§4.2.1), or the bootstrap peer.
+            return self.uplink();
+        }
+        self.chord
+            .next_hop(target)
+            .and_then(|id| self.connections.get(&id).copied())
+    }
+
+    /// Whether a request to `destination_list` is for this node itself.
+    fn is_local(&self, destination_list: &[Destination]) -> bool {
+        match destination_list {
+            [Destination::Node { node_id }] => *node_id == self.cfg.node_id || node_id.is_wildcard(),
+            [Destination::Resource { resource_id }] => self.is_responsible(resource_id),
+            _ => false,
+        }
+    }
+
+    /// Handles a request this node sent to itself, and the answer it makes.
+    fn deliver_local(&mut self, now: Time, bytes: &[u8]) {
+        let me = self.cfg.node_id;
+        let Ok(msg) = Message::decode(bytes, &self.wire_config()) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let header = msg.header.clone();
+        self.stats.local_deliveries += 1;
+        self.handle_request(now, me, me, header, msg);
+    }
+
+    /// A way forward that is not `avoid`: the first member at or after the target.
+    fn detour(&self, destination_list: &[Destination], avoid: NodeId) -> Option<LinkId> {
+        let target = match destination_list.first()? {
+            Destination::Node { node_id } => ring::point(*node_id),
+            Destination::Resource { resource_id } => ring::resource_point(resource_id),
+            _ => return None,
+        };
+        let id = self.chord.successor_of(target).filter(|id| *id != avoid)?;
+        self.connections.get(&id).copied()
+    }
+
+    fn uplink(&self) -> Option<LinkId> {
+        self.admitting_peer
+            .and_then(|p| self.connections.get(&p).copied())
+            .or_else(|| self.chord.members().find_map(|m| self.connections.get(&m).copied()))
+            .or_else(|| self.links.keys().min().copied())
+    }
+
+    fn forward(&mut self, now: Time, prev_hop: NodeId, mut header: ForwardingHeader, payload: &[u8], is_request: bool) {
+        if self.cfg.client && self.state == State::Joined {
+            // Clients never route for others (§4.2).
+            self.stats.dropped_no_route += 1;
+            return;
+        }
+        if is_request {
+            if let Some((_, code)) = header.refused_option(true, |_| false) {
+                self.reply_error(now, &header, prev_hop, code, "critical forwarding option not supported");
+                return;
+            }
+        }
+        if header.ttl == 0 {
+            self.stats.dropped_ttl += 1;
+            if is_request {
+                self.reply_error(now, &header, prev_hop, ErrorCode::TTL_EXCEEDED, "TTL exceeded");
+            }
+            return;
+        }
+        header.ttl -= 1;
+        if is_request {
+            // §6.1.2: append the node the request came from to the via list.
+            header.via_list.push(Destination::node(prev_hop));
+        }
+        let Some(mut link) = self.route(&header.destination_list) else {
+            self.stats.dropped_no_route += 1;
+            return;
+        };
+        if self.links.get(&link).map(|l| l.peer) == Some(prev_hop) && is_request {
+            // The previous hop thinks this node is closer, this node thinks the previous
+            // hop is: their tables disagree (the ring is still converging). Send it on
+            // to the member that follows the target instead of back (loose routing).
+            match self.detour(&header.destination_list, prev_hop) {
+                Some(l) => {
+                    self.stats.detours += 1;
+                    link = l;
+                }
+                None => {
+                    self.stats.dropped_loop += 1;
+                    return;
+                }
+            }
+        }
+        let mut w = Writer::with_capacity(payload.len() + 64);
+        let total = match header.encoded_len() {
+            Ok(n) => n + payload.len(),
+            Err(_) => {
+                self.stats.dropped_malformed += 1;
+                return;
+            }
+        };
+        if total > self.cfg.max_message_size || header.encode(&mut w, total as u32).is_err() {
+            self.stats.dropped_malformed += 1;
+            if is_request {
+                self.reply_error(
+                    now,
+                    &header,
+                    prev_hop,
+                    ErrorCode::MESSAGE_TOO_LARGE,
+                    "message too large",
+                );
+            }
+            return;
+        }
+        w.bytes(payload);
+        self.stats.forwarded += 1;
+        self.transmits.push_back(Transmit {
+            link,
+            bytes: w.into_vec(),
+        });
+    }
+
+    // ----- consuming messages -----
+
+    fn consume(&mut self, now: Time, prev_hop: NodeId, header: ForwardingHeader, bytes: &[u8]) {
+        let msg = match Message::decode(bytes, &self.wire_config()) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.dropped_malformed += 1;
+                if peek_code(RawMessage::split(bytes, usize::MAX).map(|r| r.payload).unwrap_or(&[]))
+                    .is_some_and(|c| c.is_request())
+                {
+                    let code = match e.kind {
+                        reload_wire::DecodeErrorKind::UnknownKinds(ref kinds) => {
+                            if let Ok(err) = ErrorResponse::unknown_kinds(kinds) {
+                                self.send_response(now, &header, prev_hop, MessageBody::Error(err));
+                            }
+                            return;
+                        }
+                        _ => ErrorCode::INVALID_MESSAGE,
+                    };
+                    self.reply_error(now, &header, prev_hop, code, &e.to_string());
+                }
+                return;
+            }
+        };
+        let Some(signer) = self.verify(&msg, bytes) else {
+            // §6.3.4: a bad signature means drop, and never process.
+            self.stats.dropped_bad_signature += 1;
+            return;
+        };
+        if msg.contents.code().is_response() {
+            self.handle_response(now, signer, msg);
+        } else {
+            self.handle_request(now, prev_hop, signer, header, msg);
+        }
+    }
+
+    fn verify(&self, msg: &Message, bytes: &[u8]) -> Option<NodeId> {
+        let raw = RawMessage::split(bytes, usize::MAX).ok()?;
+        let (contents, _) = raw.contents_and_security().ok()?;
+        let input = reload_wire::message::message_signature_input(
+            msg.header.overlay,
+            msg.header.transaction_id,
+            contents,
+            &msg.security.signature.identity,
+        )
+        .ok()?;
+        self.crypto
+            .verify(&input, &msg.security.signature, &msg.security.certificates)
+    }
+
+    fn handle_request(&mut self, now: Time, prev_hop: NodeId, signer: NodeId, header: ForwardingHeader, msg: Message) {
+        self.stats.requests_answered += 1;
+        if let Some((_, bytes)) = self.answered.get(&header.transaction_id) {
+            // A retransmission: the same answer again (§6.2.1).
+            let bytes = bytes.clone();
+            if let Some(link) = self.connections.get(&prev_hop).copied() {
+                self.transmits.push_back(Transmit { link, bytes });
+            }
+            return;
+        }
+        if header.refused_option(false, |_| false).is_some() {
+            return self.reply_error(
+                now,
+                &header,
+                prev_hop,
+                ErrorCode::UNSUPPORTED_FORWARDING_OPTION,
+                "unsupported option",
+            );
+        }
+        if msg.contents.unknown_critical_extension(|_| false).is_some() {
+            return self.reply_error(
+                now,
+                &header,
+                prev_hop,
+                ErrorCode::UNKNOWN_EXTENSION,
+                "unknown critical extension",
+            );
+        }
+        let direct = prev_hop == signer && header.via_list.is_empty();
+        let answer = match msg.contents.body {
+            MessageBody::PingReq(_) => MessageBody::PingAns(PingAns {
+                response_id: self.rng.next_u64(),
+                time: now.as_micros() / 1000,
+            }),
+            MessageBody::ProbeReq(p) => MessageBody::ProbeAns(self.probe(now, &p.requested_info)),
+            MessageBody::AttachReq(a) => match self.on_attach_request(signer, a) {
+                Ok(ans) => MessageBody::AttachAns(ans),
+                Err(e) => MessageBody::Error(e),
+            },
+            MessageBody::JoinReq(j) => match self.on_join(now, signer, direct, j.joining_peer_id) {
+                Ok(()) => MessageBody::JoinAns(reload_wire::JoinAns::default()),
+                Err(e) => MessageBody::Error(e),
+            },
+            MessageBody::LeaveReq(l) => match self.on_leave(now, signer, direct, l) {
+                Ok(()) => MessageBody::LeaveAns,
+                Err(e) => MessageBody::Error(e),
+            },
+            MessageBody::UpdateReq(u) => match self.on_update(now, signer, u) {
+                Ok(()) => MessageBody::UpdateAns,
+                Err(e) => MessageBody::Error(e),
+            },
+            MessageBody::RouteQueryReq(q) => self.on_route_query(now, signer, q),
+            MessageBody::AppAttachReq(_) => MessageBody::Error(ErrorResponse::with_text(
+                ErrorCode::NOT_FOUND,
+                "no application is registered on this node",
+            )),
+            MessageBody::ConfigUpdateReq(_) => MessageBody::Error(ErrorResponse::with_text(
+                ErrorCode::FORBIDDEN,
+                "configuration updates are not accepted by this node",
+            )),
+            MessageBody::StoreReq(_) | MessageBody::FetchReq(_) | MessageBody::StatReq(_) | MessageBody::FindReq(_) => {
+                MessageBody::Error(ErrorResponse::with_text(
+                    ErrorCode::FORBIDDEN,
+                    "this node does not store data",
+                ))
+            }
+            _ => MessageBody::Error(ErrorResponse::with_text(ErrorCode::INVALID_MESSAGE, "unknown request")),
+        };
+        let cache = !matches!(answer, MessageBody::PingAns(_));
+        if let Some(bytes) = self.send_response(now, &header, prev_hop, answer) {
+            if cache {
+                self.answered
+                    .insert(header.transaction_id, (now + self.cfg.request_lifetime, bytes));
+            }
+        }
+    }
+
+    fn handle_response(&mut self, now: Time, signer: NodeId, msg: Message) {
+        let txid = msg.header.transaction_id;
+        let Some(p) = self.pending.get(&txid) else {
+            self.stats.dropped_unexpected_response += 1;
+            return;
+        };
+        // §6.3.4: the answer to a request for a Node-ID must come from that node.
+        if p.expected_responder.is_some_and(|e| e != signer) {
+            self.stats.dropped_wrong_responder += 1;
+            return;
+        }
+        let Some(p) = self.pending.remove(&txid) else { return };
+        let hops = self.cfg.initial_ttl.saturating_sub(msg.header.ttl).saturating_add(1);
+        let body = msg.contents.body;
+        match p.purpose {
+            Purpose::App(request) => {
+                let result = match body {
+                    MessageBody::Error(error) => Err(Failure::Error {
+                        responder: signer,
+                        error,
+                    }),
+                    body => Ok(Answer {
+                        responder: signer,
+                        body,
+                        hops,
+                    }),
+                };
+                self.events.push_back(Event::Response { request, result });
+            }
+            Purpose::Attach(purpose) => match body {
+                MessageBody::AttachAns(ans) => self.on_attach_answer(now, signer, purpose, ans),
+                _ => self.stats.attach_refused += 1,
+            },
+            Purpose::Join => match body {
+                MessageBody::JoinAns(_) => {
+                    // §10.5 step 9: the joining node updates its neighbors.
+                    self.become_joined(now);
+                }
+                _ => {
+                    self.stats.join_refused += 1;
+                    self.join_sent = false;
+                    self.join_deadline = Some(now + self.cfg.reliability_timer);
+                    self.schedule(now + self.cfg.reliability_timer, Timer::JoinCheck);
+                }
+            },
+            Purpose::Update | Purpose::Leave => {}
+        }
+    }
+
+    fn probe(&self, now: Time, wanted: &[ProbeInformationType]) -> ProbeAns {
+        let uptime = u32::try_from(now.since(self.started).as_secs()).unwrap_or(u32::MAX);
+        ProbeAns {
+            probe_info: wanted
+                .iter()
+                .filter_map(|t| match *t {
+                    ProbeInformationType::RESPONSIBLE_SET => {
+                        Some(ProbeInformation::ResponsibleSet(self.chord.responsible_ppb()))
+                    }
+                    ProbeInformationType::NUM_RESOURCES => Some(ProbeInformation::NumResources(0)),
+                    ProbeInformationType::UPTIME => Some(ProbeInformation::Uptime(uptime)),
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    // ----- Attach (§6.5.1) -----
+
+    fn admitting_target(&self) -> Destination {
+        if self.cfg.client {
+            // A client attaches to the peer responsible for its own Node-ID (§4.2.1).
+            Destination::resource(ResourceId::from(self.cfg.node_id))
+        } else {
+            // §10.5 step 2: Attach to the peer responsible for n+1.
+            Destination::resource(ring::resource_at(self.me.wrapping_add(1)))
+        }
+    }
+
+    fn send_attach(
+        &mut self,
+        now: Time,
+        target: Destination,
+        source_route: Option<NodeId>,
+        purpose: AttachPurpose,
+        send_update: bool,
+    ) {
+        let body = MessageBody::AttachReq(AttachReqAns {
+            ufrag: self.random_token(8),
+            password: self.random_token(22),
+            role: PASSIVE.to_vec(),
+            candidates: self.cfg.candidates.clone(),
+            send_update,
+        });
+        let mut list = Vec::with_capacity(2);
+        if let Some(via) = source_route {
+            // §10.6: Attach to a new neighbor through the peer that named it.
+            list.push(Destination::node(via));
+        }
+        list.push(target);
+        self.send_request(now, list, body, Purpose::Attach(purpose));
+        self.stats.attaches_sent += 1;
+    }
+
+    fn on_attach_request(&mut self, signer: NodeId, req: AttachReqAns) -> Result<AttachReqAns, ErrorResponse> {
+        if signer == self.cfg.node_id {
+            return Err(ErrorResponse::with_text(ErrorCode::INVALID_MESSAGE, "attach to self"));
+        }
+        if self.state != State::Joined && !self.cfg.client {
+            return Err(ErrorResponse::with_text(ErrorCode::NOT_FOUND, "not joined yet"));
+        }
+        // §6.5.1.2 tie-break: both sides attaching at once; the larger Node-ID wins.
+        let crossing = self.connecting.contains_key(&signer) || self.attaching_to(signer);
+        if crossing && ring::point(self.cfg.node_id) > ring::point(signer) {
+            return Err(ErrorResponse::with_text(ErrorCode::IN_PROGRESS, "attach in progress"));
+        }
+        if crossing {
+            // Ours loses (§6.5.1.2): stop retransmitting it and take theirs.
+            self.stats.attach_tie_breaks += 1;
+            let purpose = self
+                .cancel_attach_to(signer)
+                .or_else(|| self.connecting.remove(&signer));
+            if let Some(p) = purpose {
+                // Remember why we wanted the peer, for when the link comes up.
+                self.connecting.insert(signer, p);
+            }
+        }
+        if req.send_update {
+            self.update_on_link.insert(signer);
+        }
+        Ok(AttachReqAns {
+            ufrag: self.random_token(8),
+            password: self.random_token(22),
+            role: ACTIVE.to_vec(),
+            candidates: self.cfg.candidates.clone(),
+            send_update: false,
+        })
+    }
+
+    fn on_attach_answer(&mut self, now: Time, peer: NodeId, purpose: AttachPurpose, ans: AttachReqAns) {
+        if peer == self.cfg.node_id {
+            return;
+        }
+        if self.connections.contains_key(&peer) {
+            // Already linked: treat as if the link had just come up for this purpose.
+            match purpose {
+                AttachPurpose::Admitting => self.admitted_by(now, peer),
+                AttachPurpose::Neighbor | AttachPurpose::Finger => {
+                    if !self.cfg.client && self.chord.insert(peer) {
+                        self.note_table_changes(now);
+                    }
+                }
+            }
+            return;
+        }
+        if self.connecting.contains_key(&peer) {
+            return;
+        }
+        self.connecting.insert(peer, purpose);
+        self.actions.push_back(Action::Connect {
+            peer: Some(peer),
+            candidates: ans.candidates,
+        });
+    }
+
+    fn admitted_by(&mut self, now: Time, peer: NodeId) {
+        self.admitting_peer = Some(peer);
+        if self.cfg.client {
+            if self.state != State::Joined {
+                self.become_joined(now);
+            }
+            return;
+        }
+        self.chord.insert(peer);
+        // Wait for the admitting peer's Update (send_update) and the neighbor
+        // attaches it triggers, then Join (§10.5 steps 3-5).
+        let deadline = now + self.cfg.reliability_timer;
+        self.join_deadline = Some(deadline);
+        self.schedule(deadline, Timer::JoinCheck);
+    }
+
+    fn maybe_send_join(&mut self, now: Time, deadline_passed: bool) {
+        if self.state != State::Joining || self.join_sent {
+            return;
+        }
+        let Some(ap) = self.admitting_peer else { return };
+        let neighbor_attaches = self
+            .pending
+            .values()
+            .any(|p| p.purpose == Purpose::Attach(AttachPurpose::Neighbor))
+            || self.connecting.values().any(|p| *p == AttachPurpose::Neighbor);
+        if neighbor_attaches && !deadline_passed {
+            return;
+        }
+        self.join_sent = true;
+        let body = MessageBody::JoinReq(reload_wire::JoinReq {
+            joining_peer_id: self.cfg.node_id,
+            overlay_specific_data: Vec::new(),
+        });
+        self.send_request(now, vec![Destination::node(ap)], body, Purpose::Join);
+    }
+
+    // ----- Join, Leave, Update, RouteQuery (§6.4.2, §10) -----
+
+    fn on_join(&mut self, now: Time, signer: NodeId, direct: bool, joining: NodeId) -> Result<(), ErrorResponse> {
+        // §6.4.2.1: signed by the joining Node-ID, over a link bound to it.
+        if signer != joining || !direct || !self.connections.contains_key(&joining) {
+            return Err(ErrorResponse::with_text(
+                ErrorCode::FORBIDDEN,
+                "Join must come directly from the joining node",
+            ));
+        }
+        if self.state != State::Joined || self.cfg.client {
+            return Err(ErrorResponse::with_text(ErrorCode::NOT_FOUND, "not a joined peer"));
+        }
+        // §10.5 steps 7-8: JN becomes our predecessor; tell it and our neighbors.
+        self.chord.insert(joining);
+        self.stats.joins_admitted += 1;
+        self.note_table_changes(now);
+        let data = self.neighbors_update();
+        self.send_update(now, joining, data);
+        Ok(())
+    }
+
+    fn on_leave(&mut self, now: Time, signer: NodeId, direct: bool, req: LeaveReq) -> Result<(), ErrorResponse> {
+        if signer != req.leaving_peer_id || !direct {
+            return Err(ErrorResponse::with_text(
+                ErrorCode::FORBIDDEN,
+                "Leave must come directly from the leaving node",
+            ));
+        }
+        // §10.9: learn the leaving peer's neighbors, then act as on a failure.
+        let learned = match req.chord {
+            Some(ChordLeaveData::FromSucc { successors }) => successors,
+            Some(ChordLeaveData::FromPred { predecessors }) => predecessors,
+            None => Vec::new(),
+        };
+        self.chord.remove(signer);
+        self.stats.leaves_received += 1;
+        for id in learned {
+            if id != self.cfg.node_id && self.chord.would_be_neighbor(id) {
+                self.send_attach(now, Destination::node(id), None, AttachPurpose::Neighbor, false);
+            }
+        }
+        self.note_table_changes(now);
+        Ok(())
+    }
+
+    fn on_update(&mut self, now: Time, sender: NodeId, update: ChordUpdate) -> Result<(), ErrorResponse> {
+        if !self.connections.contains_key(&sender) {
+            return Err(ErrorResponse::with_text(
+                ErrorCode::FORBIDDEN,
+                "Update from a node without a link",
+            ));
+        }
+        if self.cfg.client {
+            return Ok(());
+        }
+        // The sender says it is a peer in the ring.
+        let mut changed = self.chord.insert(sender);
+        let (lists, fingers): (Vec<NodeId>, Vec<NodeId>) = match update.data {
+            ChordUpdateData::PeerReady => (Vec::new(), Vec::new()),
+            ChordUpdateData::Neighbors {
+                predecessors,
+                successors,
+            } => (predecessors.into_iter().chain(successors).collect(), Vec::new()),
+            ChordUpdateData::Full {
+                predecessors,
+                successors,
+                fingers,
+            } => (predecessors.into_iter().chain(successors).collect(), fingers),
+        };
+        // §10.7.3: attach to peers that belong in our neighbor table, source-routed
+        // through the sender (§10.6); and, while joining, to useful fingers.
+        for id in lists {
+            if id == self.cfg.node_id || self.connections.contains_key(&id) {
+                if id != self.cfg.node_id && !self.chord.contains(id) && self.state == State::Joined {
+                    changed |= self.chord.insert(id);
+                }
+                continue;
+            }
+            if self.chord.would_be_neighbor(id) && !self.connecting.contains_key(&id) && !self.attaching_to(id) {
+                self.send_attach(now, Destination::node(id), Some(sender), AttachPurpose::Neighbor, false);
+            }
+        }
+        for id in fingers {
+            if id != self.cfg.node_id
+                && !self.connections.contains_key(&id)
+                && !self.connecting.contains_key(&id)
+                && self.chord.would_fill_finger(id)
+                && !self.attaching_to(id)
+            {
+                self.send_attach(now, Destination::node(id), None, AttachPurpose::Finger, false);
+            }
+        }
+        if changed {
+            self.note_table_changes(now);
+        }
+        if self.state == State::Joining {
+            self.maybe_send_join(now, false);
+        }
+        Ok(())
+    }
+
+    /// Drops a pending Attach to `id`; returns its purpose.
+    fn cancel_attach_to(&mut self, id: NodeId) -> Option<AttachPurpose> {
+        let txid = self.pending.iter().find_map(|(t, p)| {
+            (matches!(p.purpose, Purpose::Attach(_))
+                && p.header.destination_list.last() == Some(&Destination::node(id)))
+            .then_some(*t)
+        })?;
+        match self.pending.remove(&txid)?.purpose {
+            Purpose::Attach(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn attaching_to(&self, id: NodeId) -> bool {
+        self.pending.values().any(|p| {
+            matches!(p.purpose, Purpose::Attach(_)) && p.header.destination_list.last() == Some(&Destination::node(id))
+        })
+    }
+
+    fn on_route_query(&mut self, now: Time, sender: NodeId, q: reload_wire::RouteQueryReq) -> MessageBody {
+        let target = match &q.destination {
+            Destination::Node { node_id } => ring::point(*node_id),
+            Destination::Resource { resource_id } => ring::resource_point(resource_id),
+            _ => {
+                return MessageBody::Error(ErrorResponse::with_text(
+                    ErrorCode::NOT_FOUND,
+                    "opaque destinations are not answered",
+                ));
+            }
+        };
+        let next_peer = if self.is_joined() && self.chord.is_responsible(target) {
+            self.cfg.node_id
+        } else {
+            self.chord.next_hop(target).unwrap_or(self.cfg.node_id)
+        };
+        if q.send_update && self.is_joined() {
+            let data = self.full_update();
+            self.send_update(now, sender, data);
+        }
+        MessageBody::RouteQueryAns(ChordRouteQueryAns { next_peer })
+    }
+
+    fn uptime(&self, now: Time) -> u32 {
+        u32::try_from(now.since(self.started).as_secs()).unwrap_or(u32::MAX)
+    }
+
+    fn neighbors_update(&self) -> ChordUpdateData {
+        let t = self.chord.neighbor_table();
+        ChordUpdateData::Neighbors {
+            predecessors: t.predecessors,
+            successors: t.successors,
+        }
+    }
+
+    fn full_update(&self) -> ChordUpdateData {
+        let t = self.chord.neighbor_table();
+        let mut fingers: Vec<NodeId> = self.chord.fingers().into_iter().flatten().collect();
+        fingers.sort_by_key(|f| ring::point(*f));
+        fingers.dedup();
+        ChordUpdateData::Full {
+            predecessors: t.predecessors,
+            successors: t.successors,
+            fingers,
+        }
+    }
+
+    fn send_update(&mut self, now: Time, to: NodeId, data: ChordUpdateData) {
+        let body = MessageBody::UpdateReq(ChordUpdate {
+            uptime: self.uptime(now),
+            data,
+        });
+        self.stats.updates_sent += 1;
+        self.send_request(now, vec![Destination::node(to)], body, Purpose::Update);
+    }
+
+    fn send_neighbor_updates(&mut self, now: Time) {
+        let data = self.neighbors_update();
+        for n in self.chord.neighbor_table().all() {
+            self.send_update(now, n, data.clone());
+        }
+    }
+
+    /// Compares the tables with what was last announced; on a change, tells the
+    /// application and (reactive recovery, §10.7.3) the neighbors.
+    fn note_table_changes(&mut self, now: Time) {
+        if self.state != State::Joined || self.cfg.client {
+            return;
+        }
+        let table = self.chord.neighbor_table();
+        if table != self.last_neighbors {
+            self.last_neighbors = table.clone();
+            self.events.push_back(Event::NeighborsChanged(table));
+            if self.cfg.reactive {
+                self.send_neighbor_updates(now);
+            }
+        }
+        let pred = self.chord.predecessor();
+        if pred != self.last_predecessor {
+            self.last_predecessor = pred;
+            self.events
+                .push_back(Event::ResponsibleRangeChanged { predecessor: pred });
+        }
+    }
+
+    /// §10.7.4.2: look for peers for the finger table. At join every finger is
+    /// searched at its target. Later, an invalid finger is searched with probability
+    /// 1/2 at a random point of its interval, as the RFC describes; a valid one with
+    /// probability 1/4 at its target, which finds a closer peer once the ring has
+    /// grown past the one the finger was filled with (§10.7.4: "search for better
+    /// peers to place in its Finger Table").
+    fn search_fingers(&mut self, now: Time, all: bool) {
+        let count = self.chord.finger_count();
+        let successor = self.chord.successor();
+        for i in 1..=count {
+            let (start, len) = self.chord.finger_interval(i);
+            if let Some(s) = successor {
+                if ring::distance(start, ring::point(s)) < len {
+                    // The successor itself is this finger: nothing closer exists.
+                    continue;
+                }
+            }
+            let current = self.chord.finger(i);
+            let roll = self.rng.next_u32();
+            let target = match (all, current) {
+                (true, _) => start,
+                (false, None) if roll & 1 == 1 => start.wrapping_add(random_below(&mut self.rng, len)),
+                (false, Some(f)) if roll & 3 == 0 && ring::point(f) != start => start,
+                _ => continue,
+            };
+            self.send_attach(
+                now,
+                Destination::resource(ring::resource_at(target)),
+                None,
+                AttachPurpose::Finger,
+                false,
+            );
+        }
+    }
+
+    /// Closes outbound links to peers that are no longer neighbors or fingers.
+    fn prune_links(&mut self, now: Time) {
+        let grace = self.cfg.update_interval.min(Duration::from_secs(60));
+        let doomed: Vec<LinkId> = self
+            .links
+            .iter()
+            .filter(|(_, l)| {
+                l.outbound
+                    && now.since(l.opened) > grace
+                    && Some(l.peer) != self.admitting_peer
+                    && self.chord.contains(l.peer)
+                    && !self.chord.is_needed(l.peer)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for link in doomed {
+            if let Some(l) = self.links.remove(&link) {
+                self.connections.remove(&l.peer);
+                self.chord.remove(l.peer);
+                self.stats.links_pruned += 1;
+            }
+            self.actions.push_back(Action::Close { link });
+        }
+    }
+
+    // ----- sending -----
+
+    fn wire_config(&self) -> reload_wire::WireConfig {
+        reload_wire::WireConfig {
+            max_message_size: self.cfg.max_message_size,
+            data_models: self.cfg.data_models.clone(),
+        }
+    }
+
+    fn build(&mut self, header: ForwardingHeader, body: MessageBody) -> Option<Vec<u8>> {
+        let contents = MessageContents::new(body);
+        let contents_bytes = contents.to_bytes().ok()?;
+        let identity = self.crypto.identity();
+        let input = reload_wire::message::message_signature_input(
+            header.overlay,
+            header.transaction_id,
+            &contents_bytes,
+            &identity,
+        )
+        .ok()?;
+        let message = Message {
+            header,
+            contents,
+            security: SecurityBlock {
+                certificates: self.crypto.certificates(),
+                signature: self.crypto.sign(&input),
+            },
+        };
+        match message.encode_limited(self.cfg.max_message_size) {
+            Ok(b) => Some(b),
+            Err(_) => {
+                self.stats.send_too_large += 1;
+                None
+            }
+        }
+    }
+
+    fn send_request(&mut self, now: Time, destination_list: Vec<Destination>, body: MessageBody, purpose: Purpose) {
+        let txid = TransactionId(self.rng.next_u64());
+        let expected_responder = match destination_list.last() {
+            Some(Destination::Node { node_id }) if !node_id.is_wildcard() => Some(*node_id),
+            _ => None,
+        };
+        let mut header = ForwardingHeader::new(self.cfg.overlay, txid, destination_list);
+        header.ttl = self.cfg.initial_ttl;
+        let Some(bytes) = self.build(header.clone(), body) else {
+            if let Purpose::App(request) = purpose {
+                self.events.push_back(Event::Response {
+                    request,
+                    result: Err(Failure::Error {
+                        responder: self.cfg.node_id,
+                        error: ErrorResponse::with_text(ErrorCode::MESSAGE_TOO_LARGE, "request too large"),
+                    }),
+                });
+            }
+            return;
+        };
+        let deadline = now + self.cfg.reliability_timer;
+        self.pending.insert(
+            txid,
+            Pending {
+                purpose,
+                bytes,
+                header,
+                transmissions: 0,
+                deadline,
+                expected_responder,
+            },
+        );
+        self.transmit_pending(now, txid);
+    }
+
+    fn transmit_pending(&mut self, now: Time, txid: TransactionId) {
+        let Some(p) = self.pending.get(&txid) else { return };
+        if self.is_local(&p.header.destination_list) {
+            // This node is the destination itself: answer without the network.
+            let bytes = p.bytes.clone();
+            return self.deliver_local(now, &bytes);
+        }
+        let link = self.route(&p.header.destination_list);
+        let Some(p) = self.pending.get_mut(&txid) else { return };
+        p.transmissions += 1;
+        p.deadline = now + self.cfg.reliability_timer;
+        let deadline = p.deadline;
+        if let Some(link) = link {
+            self.stats.sent += 1;
+            let bytes = p.bytes.clone();
+            self.transmits.push_back(Transmit { link, bytes });
+        } else {
+            self.stats.send_no_route += 1;
+        }
+        self.schedule(deadline, Timer::Retransmit(txid));
+    }
+
+    /// Sends an answer back along the reversed via list (§6.2.2) and returns its bytes.
+    fn send_response(
+        &mut self,
+        now: Time,
+        request: &ForwardingHeader,
+        prev_hop: NodeId,
+        body: MessageBody,
+    ) -> Option<Vec<u8>> {
+        // §6.1.2: the response leaves with destination list = [previous hop] ++ reversed via.
+        let mut destination_list: Vec<Destination> = request.via_list.iter().rev().cloned().collect();
+        destination_list.insert(0, Destination::node(prev_hop));
+        // The first entry is the neighbor the request came from; send straight to it.
+        let mut header = ForwardingHeader::new(self.cfg.overlay, request.transaction_id, destination_list);
+        header.ttl = self.cfg.initial_ttl;
+        header.options = request.options_for_response();
+        let bytes = self.build(header, body)?;
+        if prev_hop == self.cfg.node_id {
+            // The answer to this node's own request.
+            if let Ok(msg) = Message::decode(&bytes, &self.wire_config()) {
+                self.handle_response(now, prev_hop, msg);
+            }
+            return Some(bytes);
+        }
+        let link = self.connections.get(&prev_hop).copied();
+        match link {
+            Some(link) => {
+                self.stats.sent += 1;
+                self.transmits.push_back(Transmit {
+                    link,
+                    bytes: bytes.clone(),
+                });
+            }
+            None => self.stats.send_no_route += 1,
+        }
+        Some(bytes)
+    }
+
+    fn reply_error(&mut self, now: Time, request: &ForwardingHeader, prev_hop: NodeId, code: ErrorCode, text: &str) {
+        self.stats.errors_sent += 1;
+        self.send_response(
+            now,
+            request,
+            prev_hop,
+            MessageBody::Error(ErrorResponse::with_text(code, text)),
+        );
+    }
+
+    // ----- timers -----
+
+    fn schedule(&mut self, at: Time, timer: Timer) {
+        self.timers.push(Reverse((at, timer)));
+    }
+
+    fn jitter(&mut self, period: Duration) -> Duration {
+        // Uniform in [period/2, 3·period/2) so peers do not act in lockstep (§10.7.4.1).
+        let micros = u64::try_from(period.as_micros()).unwrap_or(u64::MAX).max(2);
+        Duration::from_micros(micros / 2 + self.rng.next_u64() % micros)
+    }
+
+    fn run_timer(&mut self, now: Time, timer: Timer) {
+        match timer {
+            Timer::Retransmit(txid) => {
+                let Some(p) = self.pending.get(&txid) else { return };
+                if p.deadline > now {
+                    return;
+                }
+                if p.transmissions < self.cfg.max_transmissions {
+                    self.stats.retransmissions += 1;
+                    self.transmit_pending(now, txid);
+                } else if let Some(p) = self.pending.remove(&txid) {
+                    self.request_failed(now, p);
+                }
+            }
+            Timer::Stabilize => {
+                if self.state == State::Joined && !self.cfg.client {
+                    self.send_neighbor_updates(now);
+                    self.prune_links(now);
+                    let next = self.jitter(self.cfg.update_interval);
+                    self.schedule(now + next, Timer::Stabilize);
+                }
+            }
+            Timer::FingerRefresh => {
+                if self.state == State::Joined && !self.cfg.client {
+                    self.search_fingers(now, false);
+                    let next = self.jitter(self.cfg.ping_interval);
+                    self.schedule(now + next, Timer::FingerRefresh);
+                }
+            }
+            Timer::JoinCheck => match self.state {
+                State::Joining if self.join_deadline.is_some_and(|d| d <= now) => {
+                    if self.admitting_peer.is_some() {
+                        self.maybe_send_join(now, true);
+                    } else {
+                        self.begin_bootstrap();
+                    }
+                }
+                State::Bootstrapping if self.join_deadline.is_some_and(|d| d <= now) => {
+                    self.join_deadline = None;
+                    self.begin_bootstrap();
+                }
+                _ => {}
+            },
+            Timer::Sweep => {
+                self.answered.retain(|_, (expiry, _)| *expiry > now);
+                self.schedule(now + self.cfg.request_lifetime, Timer::Sweep);
+            }
+        }
+    }
+
+    fn request_failed(&mut self, now: Time, p: Pending) {
+        self.stats.requests_failed += 1;
+        match p.purpose {
+            Purpose::App(request) => self.events.push_back(Event::Response {
+                request,
+                result: Err(Failure::Timeout),
+            }),
+            Purpose::Attach(AttachPurpose::Admitting) | Purpose::Join => {
+                if matches!(self.state, State::Joining | State::Bootstrapping) {
+                    self.events.push_back(Event::Rejoining);
+                    self.begin_bootstrap();
+                }
+            }
+            Purpose::Attach(AttachPurpose::Neighbor) => self.maybe_send_join(now, false),
+            Purpose::Update => {
+                // §10.7.1: a neighbor that does not answer has failed.
+                if let Some(peer) = p.expected_responder {
+                    if let Some(link) = self.connections.remove(&peer) {
+                        self.links.remove(&link);
+                        self.actions.push_back(Action::Close { link });
+                    }
+                    self.peer_lost(now, peer);
+                }
+            }
+            Purpose::Attach(AttachPurpose::Finger) | Purpose::Leave => {}
+        }
+    }
+
+    fn random_token(&mut self, len: usize) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        (0..len)
+            .map(|_| ALPHABET[(self.rng.next_u32() as usize) % ALPHABET.len()])
+            .collect()
+    }
+}
+
+/// The message code of a payload, read without parsing the body.
+fn peek_code(payload: &[u8]) -> Option<MessageCode> {
+    Reader::new(payload)
+        .u16("MessageContents.message_code")
+        .ok()
+        .map(MessageCode)
+}
+
+/// A uniform random number below `bound` (`bound` > 0).
+fn random_below(rng: &mut ChaCha8Rng, bound: u128) -> u128 {
+    if bound <= 1 {
+        return 0;
+    }
+    let r = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
+    r % bound
+}

@@ -1,0 +1,609 @@
+//! The event loop: a priority queue of timed events over many nodes.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::time::{Duration, Instant};
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use reload_core::{Action, Event, Failure, LinkId, Node, NodeConfig, RequestId, StandInCrypto, Time, ring};
+use reload_wire::{Destination, MessageBody, MessageCode, NodeId, OverlayHash, PingReq, RawMessage, Reader};
+
+use crate::config::{SessionTimes, SimConfig};
+use crate::network;
+use crate::report::{Metrics, Report};
+
+/// How long a connection attempt to a dead address takes to fail.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a graceful leaver lingers to send its Leaves before it is gone.
+const LEAVE_LINGER: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+enum Ev {
+    Deliver { to: usize, link: LinkId, bytes: Vec<u8> },
+    Timer { node: usize },
+    LinkUp { link: LinkId },
+    ConnectFailed { node: usize, peer: Option<NodeId> },
+    LinkDown { node: usize, link: LinkId },
+    Start { node: usize },
+    Depart { node: usize },
+    Gone { node: usize },
+    Lookup,
+    Sample,
+    ScriptedCrash,
+}
+
+struct Scheduled {
+    at: Time,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, o: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+struct SimNode {
+    node: Node,
+    alive: bool,
+    client: bool,
+    joined: bool,
+    links: BTreeSet<LinkId>,
+    timer: Option<Time>,
+}
+
+struct SimLink {
+    a: usize,
+    b: usize,
+    up: bool,
+}
+
+struct PendingLookup {
+    started: Time,
+    target: u128,
+}
+
+/// A simulation in progress.
+pub struct Simulator {
+    cfg: SimConfig,
+    overlay: OverlayHash,
+    now: Time,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    nodes: Vec<SimNode>,
+    links: HashMap<LinkId, SimLink>,
+    next_link: u64,
+    rng: ChaCha8Rng,
+    /// Alive, joined peers by ring position: the truth the report compares against.
+    ring: BTreeMap<u128, usize>,
+    lookups: HashMap<(usize, RequestId), PendingLookup>,
+    lookups_issued: usize,
+    workload_start: Option<Time>,
+    started_peers: usize,
+    metrics: Metrics,
+}
+
+impl Simulator {
+    /// A simulator for `cfg`, with nothing run yet.
+    pub fn new(cfg: SimConfig) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        Simulator {
+            overlay: OverlayHash::from_overlay_name("sim.p2psip.invalid"),
+            now: Time::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes: Vec::new(),
+            links: HashMap::new(),
+            next_link: 1,
+            rng,
+            ring: BTreeMap::new(),
+            lookups: HashMap::new(),
+            lookups_issued: 0,
+            workload_start: None,
+            started_peers: 0,
+            metrics: Metrics::default(),
+            cfg,
+        }
+    }
+
+    /// Runs to the end and returns the report. `progress` is called now and then
+    /// with the fraction done.
+    pub fn run(mut self, mut progress: impl FnMut(f64)) -> Report {
+        let wall = Instant::now();
+        // Build the ring by joins: the first peer starts the overlay, the rest join.
+        let gap = Duration::from_secs_f64(1.0 / self.cfg.join_rate.max(1e-3));
+        for i in 0..self.cfg.nodes {
+            let idx = self.add_node(false);
+            self.push(Time::ZERO + gap * i as u32, Ev::Start { node: idx });
+        }
+        for i in 0..self.cfg.clients {
+            let idx = self.add_node(true);
+            self.push(Time::ZERO + gap * (self.cfg.nodes + i) as u32, Ev::Start { node: idx });
+        }
+        let build_deadline = Time::ZERO + gap * (self.cfg.nodes + self.cfg.clients) as u32 + self.cfg.settle;
+        self.push(Time::ZERO + self.cfg.sample_interval, Ev::Sample);
+        let mut last_progress = 0.0;
+        while let Some(Reverse(s)) = self.queue.pop() {
+            self.now = s.at;
+            if self.workload_start.is_none() && self.now >= build_deadline {
+                self.start_workload();
+            }
+            self.dispatch(s.ev);
+            let done = self.fraction_done(build_deadline);
+            if done - last_progress >= 0.01 {
+                last_progress = done;
+                progress(done);
+            }
+            if self.finished() {
+                break;
+            }
+        }
+        progress(1.0);
+        self.report(wall.elapsed())
+    }
+
+    fn fraction_done(&self, build_deadline: Time) -> f64 {
+        let build = (self.now.as_micros() as f64 / build_deadline.as_micros().max(1) as f64).min(1.0);
+        match self.workload_start {
+            None => 0.3 * build,
+            Some(t0) => {
+                let by_lookups = if self.cfg.lookups > 0 {
+                    self.lookups_issued as f64 / self.cfg.lookups as f64
+                } else {
+                    1.0
+                };
+                let by_time = if self.cfg.duration > Duration::ZERO {
+                    self.now.since(t0).as_secs_f64() / self.cfg.duration.as_secs_f64()
+                } else {
+                    1.0
+                };
+                0.3 + 0.7 * by_lookups.min(by_time).min(1.0)
+            }
+        }
+    }
+
+    fn finished(&self) -> bool {
+        let Some(t0) = self.workload_start else { return false };
+        let lookups_done = self.lookups_issued >= self.cfg.lookups && self.lookups.is_empty();
+        let time_done = self.now.since(t0) >= self.cfg.duration;
+        lookups_done && time_done
+    }
+
+    fn push(&mut self, at: Time, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled { at, seq: self.seq, ev }));
+    }
+
+    fn random_node_id(&mut self) -> NodeId {
+        let mut b = [0u8; 16];
+        self.rng.fill_bytes(&mut b);
+        NodeId(b)
+    }
+
+    fn add_node(&mut self, client: bool) -> usize {
+        let idx = self.nodes.len();
+        let id = self.random_node_id();
+        let mut cfg = NodeConfig::new(self.overlay, id);
+        cfg.client = client;
+        cfg.update_interval = self.cfg.update_interval;
+        cfg.ping_interval = self.cfg.ping_interval;
+        cfg.reliability_timer = self.cfg.reliability_timer;
+        cfg.candidates = vec![network::candidate(idx)];
+        let seed = network::mix(self.cfg.seed, idx as u64, 0x5eed);
+        let node = Node::new(cfg, Box::new(StandInCrypto::new(id)), seed);
+        self.nodes.push(SimNode {
+            node,
+            alive: false,
+            client,
+            joined: false,
+            links: BTreeSet::new(),
+            timer: None,
+        });
+        idx
+    }
+
+    fn start_workload(&mut self) {
+        self.workload_start = Some(self.now);
+        self.metrics.build_time = self.now;
+        self.metrics.joined_at_build = self.ring.len();
+        self.metrics.memory_per_node = crate::report::resident_bytes().map(|b| b / self.nodes.len().max(1) as u64);
+        self.metrics.reset_traffic(self.now);
+        if self.cfg.lookups > 0 {
+            self.push(self.now, Ev::Lookup);
+        }
+        if self.cfg.crash_fraction > 0.0 {
+            self.push(self.now + self.cfg.crash_at, Ev::ScriptedCrash);
+        }
+        if self.cfg.churn.is_some() {
+            let peers: Vec<usize> = self.ring.values().copied().collect();
+            for idx in peers {
+                let life = self.session_length();
+                self.push(self.now + life, Ev::Depart { node: idx });
+            }
+        }
+    }
+
+    fn session_length(&mut self) -> Duration {
+        let Some(churn) = &self.cfg.churn else {
+            return Duration::MAX;
+        };
+        let u = ((self.rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let secs = match churn.sessions {
+            // Exponential: median m means rate ln2/m.
+            SessionTimes::Exponential { median_s } => -u.ln() * median_s / std::f64::consts::LN_2,
+            // Pareto with scale x_m so that the median is m: x_m = m / 2^(1/alpha).
+            SessionTimes::Pareto { median_s, alpha } => {
+                let xm = median_s / 2f64.powf(1.0 / alpha);
+                xm / u.powf(1.0 / alpha)
+            }
+        };
+        Duration::from_secs_f64(secs.clamp(0.001, 1e9))
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { to, link, bytes } => {
+                if self.nodes[to].alive && self.links.get(&link).is_some_and(|l| l.up) {
+                    self.nodes[to].node.handle_message(self.now, link, &bytes);
+                    self.drain(to);
+                }
+            }
+            Ev::Timer { node } => {
+                let n = &mut self.nodes[node];
+                n.timer = None;
+                if n.alive {
+                    n.node.handle_timeout(self.now);
+                    self.drain(node);
+                }
+            }
+            Ev::LinkUp { link } => self.link_up(link),
+            Ev::ConnectFailed { node, peer } => {
+                if self.nodes[node].alive {
+                    self.nodes[node].node.handle_connect_failed(self.now, peer);
+                    self.drain(node);
+                }
+            }
+            Ev::LinkDown { node, link } => self.link_down(node, link),
+            Ev::Start { node } => self.start_node(node),
+            Ev::Depart { node } => self.depart(node),
+            Ev::Gone { node } => self.crash(node),
+            Ev::Lookup => self.lookup(),
+            Ev::Sample => {
+                self.sample();
+                self.push(self.now + self.cfg.sample_interval, Ev::Sample);
+            }
+            Ev::ScriptedCrash => {
+                let mut peers: Vec<usize> = self.ring.values().copied().collect();
+                let k = ((peers.len() as f64) * self.cfg.crash_fraction).round() as usize;
+                // Partial Fisher-Yates: the first k are a uniform sample.
+                for i in 0..k.min(peers.len()) {
+                    let j = i + (self.rng.next_u64() as usize) % (peers.len() - i);
+                    peers.swap(i, j);
+                }
+                for idx in peers.into_iter().take(k) {
+                    self.crash(idx);
+                }
+            }
+        }
+    }
+
+    fn start_node(&mut self, idx: usize) {
+        self.nodes[idx].alive = true;
+        let bootstrap = match self.random_ring_member() {
+            Some(b) => vec![network::candidate(b)],
+            None => Vec::new(),
+        };
+        if !self.nodes[idx].client {
+            self.started_peers += 1;
+        }
+        self.nodes[idx].node.start(self.now, bootstrap);
+        self.drain(idx);
+    }
+
+    fn random_ring_member(&mut self) -> Option<usize> {
+        if self.ring.is_empty() {
+            return None;
+        }
+        let point = (u128::from(self.rng.next_u64()) << 64) | u128::from(self.rng.next_u64());
+        self.ring
+            .range(point..)
+            .next()
+            .or_else(|| self.ring.iter().next())
+            .map(|(_, i)| *i)
+    }
+
+    fn depart(&mut self, idx: usize) {
+        if !self.nodes[idx].alive {
+            return;
+        }
+        let graceful = self
+            .cfg
+            .churn
+            .as_ref()
+            .is_some_and(|c| ((self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < c.graceful_fraction);
+        if graceful {
+            self.metrics.leaves += 1;
+            self.nodes[idx].node.leave(self.now);
+            self.drain(idx);
+            self.remove_from_ring(idx);
+            self.push(self.now + LEAVE_LINGER, Ev::Gone { node: idx });
+        } else {
+            self.crash(idx);
+        }
+        // A newcomer keeps the population steady.
+        let fresh = self.add_node(false);
+        self.push(self.now, Ev::Start { node: fresh });
+        let life = self.session_length();
+        self.push(self.now + life, Ev::Depart { node: fresh });
+    }
+
+    fn remove_from_ring(&mut self, idx: usize) {
+        let p = ring::point(self.nodes[idx].node.node_id());
+        if self.ring.get(&p) == Some(&idx) {
+            self.ring.remove(&p);
+        }
+    }
+
+    fn crash(&mut self, idx: usize) {
+        if !self.nodes[idx].alive {
+            return;
+        }
+        self.metrics.crashes += 1;
+        self.nodes[idx].alive = false;
+        self.remove_from_ring(idx);
+        // The far ends notice after the link layer's failure detection time.
+        let links: Vec<LinkId> = self.nodes[idx].links.iter().copied().collect();
+        for link in links {
+            if let Some(l) = self.links.get(&link) {
+                let other = if l.a == idx { l.b } else { l.a };
+                self.push(
+                    self.now + self.cfg.failure_detection,
+                    Ev::LinkDown { node: other, link },
+                );
+            }
+        }
+        // Lookups this node started can no longer be answered to anyone.
+        let abandoned: Vec<(usize, RequestId)> = self.lookups.keys().filter(|(n, _)| *n == idx).copied().collect();
+        for k in abandoned {
+            self.lookups.remove(&k);
+            self.metrics.lookups_abandoned += 1;
+        }
+    }
+
+    fn link_up(&mut self, link: LinkId) {
+        let Some(l) = self.links.get_mut(&link) else { return };
+        let (a, b) = (l.a, l.b);
+        if !self.nodes[a].alive {
+            self.links.remove(&link);
+            return;
+        }
+        if !self.nodes[b].alive {
+            self.links.remove(&link);
+            let peer = Some(self.nodes[b].node.node_id());
+            self.push(self.now + CONNECT_TIMEOUT, Ev::ConnectFailed { node: a, peer });
+            return;
+        }
+        l.up = true;
+        self.nodes[a].links.insert(link);
+        self.nodes[b].links.insert(link);
+        let (ida, idb) = (self.nodes[a].node.node_id(), self.nodes[b].node.node_id());
+        self.nodes[a].node.handle_link_up(self.now, link, idb, true);
+        self.nodes[b].node.handle_link_up(self.now, link, ida, false);
+        self.drain(a);
+        self.drain(b);
+    }
+
+    fn link_down(&mut self, node: usize, link: LinkId) {
+        let Some(l) = self.links.get(&link) else { return };
+        let other = if l.a == node { l.b } else { l.a };
+        self.nodes[node].links.remove(&link);
+        if !self.nodes[other].links.contains(&link) || !self.nodes[other].alive {
+            self.links.remove(&link);
+        }
+        if self.nodes[node].alive {
+            self.nodes[node].node.handle_link_down(self.now, link);
+            self.drain(node);
+        }
+    }
+
+    /// Carries out everything a node asked for after an input.
+    fn drain(&mut self, idx: usize) {
+        while let Some(t) = self.nodes[idx].node.poll_transmit() {
+            self.send(idx, t.link, t.bytes);
+        }
+        while let Some(a) = self.nodes[idx].node.poll_action() {
+            match a {
+                Action::Connect { peer, candidates } => self.connect(idx, peer, &candidates),
+                Action::Close { link } => {
+                    if let Some(l) = self.links.get_mut(&link) {
+                        l.up = false;
+                        let other = if l.a == idx { l.b } else { l.a };
+                        self.nodes[idx].links.remove(&link);
+                        // The far end sees the close one latency later.
+                        let delay = network::latency(&self.cfg.latency, self.cfg.seed, idx, other);
+                        self.push(self.now + delay, Ev::LinkDown { node: other, link });
+                    }
+                }
+            }
+        }
+        while let Some(e) = self.nodes[idx].node.poll_event() {
+            self.event(idx, e);
+        }
+        if let Some(t) = self.nodes[idx].node.poll_timeout() {
+            let n = &mut self.nodes[idx];
+            if n.timer.is_none_or(|s| t < s) {
+                n.timer = Some(t);
+                let at = t.max(self.now);
+                self.push(at, Ev::Timer { node: idx });
+            }
+        }
+    }
+
+    fn send(&mut self, from: usize, link: LinkId, bytes: Vec<u8>) {
+        let Some(l) = self.links.get(&link) else {
+            self.metrics.sent_on_closed_link += 1;
+            return;
+        };
+        let to = if l.a == from { l.b } else { l.a };
+        let lookup = RawMessage::split(&bytes, usize::MAX)
+            .ok()
+            .and_then(|r| Reader::new(r.payload).u16("code").ok())
+            .is_some_and(|c| MessageCode(c) == MessageCode::PING_REQ || MessageCode(c) == MessageCode::PING_ANS);
+        self.metrics.count_traffic(lookup, bytes.len());
+        if !l.up || !self.nodes[to].alive {
+            self.metrics.lost_to_dead += 1;
+            return;
+        }
+        if self.cfg.loss > 0.0 && ((self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < self.cfg.loss {
+            self.metrics.lost += 1;
+            return;
+        }
+        let mut delay = network::latency(&self.cfg.latency, self.cfg.seed, from, to);
+        if self.cfg.jitter_ms > 0.0 {
+            let u = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            delay += Duration::from_micros((u * self.cfg.jitter_ms * 1000.0) as u64);
+        }
+        self.push(self.now + delay, Ev::Deliver { to, link, bytes });
+    }
+
+    fn connect(&mut self, from: usize, peer: Option<NodeId>, candidates: &[reload_wire::IceCandidate]) {
+        let target = candidates.iter().find_map(|c| network::index_of(&c.addr_port));
+        let ok = target.filter(|t| {
+            *t < self.nodes.len()
+                && self.nodes[*t].alive
+                && *t != from
+                && peer.is_none_or(|p| p == self.nodes[*t].node.node_id())
+        });
+        match ok {
+            Some(to) => {
+                let link = LinkId(self.next_link);
+                self.next_link += 1;
+                self.links.insert(
+                    link,
+                    SimLink {
+                        a: from,
+                        b: to,
+                        up: false,
+                    },
+                );
+                // TCP handshake and TLS: about one and a half round trips.
+                let rtt = network::latency(&self.cfg.latency, self.cfg.seed, from, to) * 2;
+                self.push(self.now + rtt + rtt / 2, Ev::LinkUp { link });
+            }
+            None => self.push(self.now + CONNECT_TIMEOUT, Ev::ConnectFailed { node: from, peer }),
+        }
+    }
+
+    fn event(&mut self, idx: usize, e: Event) {
+        match e {
+            Event::Joined => {
+                let n = &mut self.nodes[idx];
+                n.joined = true;
+                if !n.client {
+                    self.ring.insert(ring::point(n.node.node_id()), idx);
+                    self.metrics.joins += 1;
+                }
+            }
+            Event::Rejoining => {
+                self.nodes[idx].joined = false;
+                self.remove_from_ring(idx);
+                self.metrics.rejoins += 1;
+            }
+            Event::Response { request, result } => {
+                let Some(l) = self.lookups.remove(&(idx, request)) else {
+                    return;
+                };
+                let latency = self.now.since(l.started);
+                match result {
+                    Ok(answer) => {
+                        let truth = self.responsible_for(l.target);
+                        let correct = truth.is_some_and(|t| self.nodes[t].node.node_id() == answer.responder);
+                        self.metrics.lookup_ok(self.now, answer.hops, latency, correct);
+                    }
+                    Err(Failure::Timeout) | Err(Failure::NoRoute) => self.metrics.lookup_failed(self.now, false),
+                    Err(Failure::Error { .. }) => self.metrics.lookup_failed(self.now, true),
+                }
+            }
+            Event::NeighborsChanged(_) | Event::ResponsibleRangeChanged { .. } | Event::Left => {}
+        }
+    }
+
+    fn responsible_for(&self, target: u128) -> Option<usize> {
+        self.ring
+            .range(target..)
+            .next()
+            .or_else(|| self.ring.iter().next())
+            .map(|(_, i)| *i)
+    }
+
+    fn lookup(&mut self) {
+        if self.lookups_issued >= self.cfg.lookups {
+            return;
+        }
+        self.lookups_issued += 1;
+        let gap = Duration::from_secs_f64(1.0 / self.cfg.lookup_rate.max(1e-3));
+        self.push(self.now + gap, Ev::Lookup);
+        let Some(origin) = self.random_ring_member() else {
+            return;
+        };
+        let target = (u128::from(self.rng.next_u64()) << 64) | u128::from(self.rng.next_u64());
+        let request = self.nodes[origin].node.request(
+            self.now,
+            Destination::resource(ring::resource_at(target)),
+            MessageBody::PingReq(PingReq::default()),
+        );
+        self.lookups.insert(
+            (origin, request),
+            PendingLookup {
+                started: self.now,
+                target,
+            },
+        );
+        self.drain(origin);
+    }
+
+    fn sample(&mut self) {
+        let members: Vec<(u128, usize)> = self.ring.iter().map(|(p, i)| (*p, *i)).collect();
+        if members.is_empty() {
+            return;
+        }
+        let n = members.len();
+        let mut right = 0usize;
+        for (k, (_, idx)) in members.iter().enumerate() {
+            let want_succ = self.nodes[members[(k + 1) % n].1].node.node_id();
+            let want_pred = self.nodes[members[(k + n - 1) % n].1].node.node_id();
+            let chord = self.nodes[*idx].node.chord();
+            let (succ, pred) = (chord.successor(), chord.predecessor());
+            let ok = if n == 1 {
+                succ.is_none() && pred.is_none()
+            } else {
+                succ == Some(want_succ) && pred == Some(want_pred)
+            };
+            right += usize::from(ok);
+        }
+        self.metrics.ring_sample(self.now, right as f64 / n as f64, n);
+    }
+
+    fn report(mut self, wall: Duration) -> Report {
+        self.sample();
+        let mut totals = reload_core::Stats::default();
+        for n in &self.nodes {
+            crate::report::add_stats(&mut totals, n.node.stats());
+        }
+        let end = self.now;
+        Report::new(&self.cfg, self.metrics, totals, end, wall, self.nodes.len())
+    }
+}

@@ -1,0 +1,29 @@
+//! Whole-overlay behaviour in the simulator.
+
+use reload_sim::{SimConfig, Simulator};
+
+fn run(nodes: usize, lookups: usize, seed: u64) -> reload_sim::Report {
+    let cfg = SimConfig {
+        nodes,
+        lookups,
+        seed,
+        ..SimConfig::default()
+    };
+    Simulator::new(cfg).run(|_| {})
+}
+
+#[test]
+fn a_small_ring_answers_every_lookup_from_the_responsible_peer() {
+    let r = run(50, 500, 7);
+    eprintln!(
+        "{}\n{:#?}\n{:?}\n{:?}",
+        r.summary(),
+        r.node_totals,
+        r.lookups.success_over_time,
+        r.ring_correctness
+    );
+    assert_eq!(r.peers_joined_at_build, 50);
+    assert_eq!(r.lookups.succeeded, 500, "{}", r.summary());
+    assert_eq!(r.lookups.correct_responder_rate, 1.0, "{}", r.summary());
+    assert_eq!(r.ring_correctness.last().map(|s| s.correct), Some(1.0));
+}
