@@ -1183,11 +1183,16 @@ impl Node {
 
     /// Drops a pending Attach to `id`; returns its purpose.
     fn cancel_attach_to(&mut self, id: NodeId) -> Option<AttachPurpose> {
-        let txid = self.pending.iter().find_map(|(t, p)| {
-            (matches!(p.purpose, Purpose::Attach(_))
-                && p.header.destination_list.last() == Some(&Destination::node(id)))
-            .then_some(*t)
-        })?;
+        // The smallest matching id, so the choice does not depend on hash order.
+        let txid = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                matches!(p.purpose, Purpose::Attach(_))
+                    && p.header.destination_list.last() == Some(&Destination::node(id))
+            })
+            .map(|(t, _)| *t)
+            .min()?;
         match self.pending.remove(&txid)?.purpose {
             Purpose::Attach(p) => Some(p),
             _ => None,
@@ -1335,6 +1340,9 @@ impl Node {
             })
             .map(|(id, _)| *id)
             .collect();
+        let mut doomed = doomed;
+        // Hash order must not decide the order of actions: runs must repeat exactly.
+        doomed.sort();
         for link in doomed {
             if let Some(l) = self.links.remove(&link) {
                 self.connections.remove(&l.peer);

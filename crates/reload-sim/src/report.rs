@@ -1,5 +1,6 @@
 //! What a run measured, as a summary and as JSON.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use reload_core::{Stats, Time};
@@ -147,8 +148,21 @@ pub struct Lookups {
     pub hop_histogram: Vec<u64>,
     /// Lookup latency in milliseconds.
     pub latency_ms: Summary,
-    /// Success rate per 10 % slice of the workload, in time order.
-    pub success_over_time: Vec<f64>,
+    /// Latency CDF: the latency (ms) at each percentile 0, 1, ..., 100.
+    pub latency_cdf_ms: Vec<f64>,
+    /// Success rate over time: lookups grouped by the simulated minute they finished in.
+    pub success_over_time: Vec<SuccessSample>,
+}
+
+/// Lookup success in one time slice.
+#[derive(Clone, Debug, Serialize)]
+pub struct SuccessSample {
+    /// Start of the slice, simulated seconds.
+    pub t_s: f64,
+    /// Lookups that finished in the slice.
+    pub finished: u64,
+    /// The fraction of them answered.
+    pub success: f64,
 }
 
 /// Traffic per live node per second during the workload.
@@ -177,12 +191,8 @@ pub struct Report {
     pub build_time_s: f64,
     /// Simulated seconds in all.
     pub simulated_s: f64,
-    /// Wall-clock seconds.
-    pub wall_s: f64,
     /// Nodes ever created (peers, clients and churn newcomers).
     pub nodes_created: usize,
-    /// Resident memory per node after the build, in bytes (process RSS / nodes).
-    pub memory_per_node_bytes: Option<u64>,
     /// Joins completed, rejoins, crashes and graceful leaves.
     pub joins: u64,
     /// Nodes that lost their place and joined again.
@@ -203,6 +213,18 @@ pub struct Report {
     pub messages_to_dead_nodes: u64,
     /// Sum of every node's counters.
     pub node_totals: Stats,
+    /// Measurements of the host running the simulation. Everything else in the
+    /// report is a function of the configuration and seed; these are not.
+    pub host: Host,
+}
+
+/// What the machine running the simulation measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Host {
+    /// Wall-clock seconds of the run.
+    pub wall_s: f64,
+    /// Resident memory per node after the build, in bytes (process RSS / nodes).
+    pub memory_per_node_bytes: Option<u64>,
 }
 
 pub(crate) fn add_stats(t: &mut Stats, s: &Stats) {
@@ -258,15 +280,26 @@ impl Report {
         for h in &m.hops {
             histogram[usize::from(*h)] += 1;
         }
-        let slices = 10;
-        let success_over_time = if m.outcomes.is_empty() {
+        let mut slices: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        for (t, ok) in &m.outcomes {
+            let e = slices.entry(t.as_micros() / 60_000_000).or_default();
+            e.0 += 1;
+            e.1 += u64::from(*ok);
+        }
+        let success_over_time = slices
+            .into_iter()
+            .map(|(minute, (n, ok))| SuccessSample {
+                t_s: (minute * 60) as f64,
+                finished: n,
+                success: ok as f64 / n as f64,
+            })
+            .collect();
+        let mut lat: Vec<f64> = m.latencies_us.iter().map(|l| *l as f64 / 1000.0).collect();
+        lat.sort_by(f64::total_cmp);
+        let latency_cdf_ms = if lat.is_empty() {
             Vec::new()
         } else {
-            let per = m.outcomes.len().div_ceil(slices);
-            m.outcomes
-                .chunks(per)
-                .map(|c| c.iter().filter(|(_, ok)| *ok).count() as f64 / c.len() as f64)
-                .collect()
+            (0..=100).map(|p| lat[(lat.len() - 1) * p / 100]).collect()
         };
         let workload_s = end.since(m.traffic_since).as_secs_f64().max(1e-9);
         let live = m.ring.last().map_or(1, |s| s.peers.max(1)) as f64;
@@ -277,9 +310,7 @@ impl Report {
             peers_joined_at_build: m.joined_at_build,
             build_time_s: m.build_time.as_micros() as f64 / 1e6,
             simulated_s: end.as_micros() as f64 / 1e6,
-            wall_s: wall.as_secs_f64(),
             nodes_created: created,
-            memory_per_node_bytes: m.memory_per_node,
             joins: m.joins,
             rejoins: m.rejoins,
             crashes: m.crashes,
@@ -302,7 +333,8 @@ impl Report {
                 },
                 hops: summarize(m.hops.iter().map(|h| f64::from(*h)).collect()),
                 hop_histogram: histogram,
-                latency_ms: summarize(m.latencies_us.iter().map(|l| *l as f64 / 1000.0).collect()),
+                latency_ms: summarize(lat),
+                latency_cdf_ms,
                 success_over_time,
             },
             traffic: Traffic {
@@ -315,6 +347,10 @@ impl Report {
             messages_lost: m.lost,
             messages_to_dead_nodes: m.lost_to_dead + m.sent_on_closed_link,
             node_totals: totals,
+            host: Host {
+                wall_s: wall.as_secs_f64(),
+                memory_per_node_bytes: m.memory_per_node,
+            },
         }
     }
 
@@ -333,8 +369,9 @@ impl Report {
             self.config.nodes,
             self.peers_joined_at_build,
             self.simulated_s,
-            self.wall_s,
-            self.memory_per_node_bytes
+            self.host.wall_s,
+            self.host
+                .memory_per_node_bytes
                 .map_or("? B".into(), |b| format!("{} KiB", b / 1024)),
             l.issued,
             l.success_rate,
@@ -360,6 +397,16 @@ impl Report {
             self.leaves,
             self.security,
         )
+    }
+
+    /// The report as JSON without the host measurements: identical for identical
+    /// configuration and seed.
+    pub fn deterministic_json(&self) -> String {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("host");
+        }
+        serde_json::to_string_pretty(&v).unwrap_or_default()
     }
 
     /// The report as pretty JSON.

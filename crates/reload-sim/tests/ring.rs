@@ -27,3 +27,27 @@ fn a_small_ring_answers_every_lookup_from_the_responsible_peer() {
     assert_eq!(r.lookups.correct_responder_rate, 1.0, "{}", r.summary());
     assert_eq!(r.ring_correctness.last().map(|s| s.correct), Some(1.0));
 }
+
+#[test]
+fn the_same_seed_gives_the_same_report() {
+    let cfg = SimConfig {
+        nodes: 40,
+        lookups: 300,
+        seed: 11,
+        loss: 0.01,
+        churn: Some(reload_sim::Churn {
+            sessions: reload_sim::SessionTimes::Exponential { median_s: 60.0 },
+            graceful_fraction: 0.3,
+        }),
+        duration: std::time::Duration::from_secs(120),
+        lookup_rate: 5.0,
+        ..SimConfig::default()
+    };
+    let a = Simulator::new(cfg.clone()).run(|_| {}).deterministic_json();
+    let b = Simulator::new(cfg.clone()).run(|_| {}).deterministic_json();
+    assert_eq!(a, b);
+    let other = Simulator::new(SimConfig { seed: 12, ..cfg })
+        .run(|_| {})
+        .deterministic_json();
+    assert_ne!(a, other, "another seed is another run");
+}
