@@ -1045,6 +1045,20 @@ impl Node {
     fn admitted_by(&mut self, now: Time, peer: NodeId) {
         self.admitting_peer = Some(peer);
         if self.cfg.client {
+            // §4.2.1: a client keeps one link, to the peer responsible for its Node-ID.
+            let mut others: Vec<LinkId> = self
+                .links
+                .iter()
+                .filter(|(_, l)| l.peer != peer)
+                .map(|(id, _)| *id)
+                .collect();
+            others.sort();
+            for link in others {
+                if let Some(l) = self.links.remove(&link) {
+                    self.connections.remove(&l.peer);
+                }
+                self.actions.push_back(Action::Close { link });
+            }
             if self.state != State::Joined {
                 self.become_joined(now);
             }
@@ -1297,6 +1311,10 @@ impl Node {
     /// grown past the one the finger was filled with (§10.7.4: "search for better
     /// peers to place in its Finger Table").
     fn search_fingers(&mut self, now: Time, all: bool) {
+        if self.chord.is_empty() {
+            // Alone in the ring: every finger would be this node.
+            return;
+        }
         let count = self.chord.finger_count();
         let successor = self.chord.successor();
         for i in 1..=count {

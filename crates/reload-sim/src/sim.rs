@@ -29,6 +29,9 @@ enum Ev {
     Depart { node: usize },
     Gone { node: usize },
     Lookup,
+    LookupFrom { node: usize, target: u128 },
+    Leave { node: usize },
+    Inject { to: usize, from: usize, bytes: Vec<u8> },
     Sample,
     ScriptedCrash,
 }
@@ -94,6 +97,9 @@ pub struct Simulator {
     workload_start: Option<Time>,
     started_peers: usize,
     metrics: Metrics,
+    by_id: HashMap<NodeId, usize>,
+    scripted_lookups: HashMap<(usize, RequestId), u128>,
+    scripted: Vec<(usize, u128, Option<usize>)>,
 }
 
 impl Simulator {
@@ -115,6 +121,9 @@ impl Simulator {
             workload_start: None,
             started_peers: 0,
             metrics: Metrics::default(),
+            by_id: HashMap::new(),
+            scripted_lookups: HashMap::new(),
+            scripted: Vec::new(),
             cfg,
         }
     }
@@ -153,6 +162,101 @@ impl Simulator {
         }
         progress(1.0);
         self.report(wall.elapsed())
+    }
+
+    // ----- scripted use, for tests and experiments -----
+
+    /// Adds a peer (or client) that starts joining at `at`; returns its index.
+    pub fn spawn(&mut self, at: Time, client: bool) -> usize {
+        let idx = self.add_node(client);
+        self.push(at, Ev::Start { node: idx });
+        idx
+    }
+
+    /// Crashes node `idx` at `at`: no Leave, its links die silently.
+    pub fn crash_at(&mut self, idx: usize, at: Time) {
+        self.push(at, Ev::Gone { node: idx });
+    }
+
+    /// Makes node `idx` leave gracefully at `at`.
+    pub fn leave_at(&mut self, idx: usize, at: Time) {
+        self.push(at, Ev::Leave { node: idx });
+    }
+
+    /// Sends a lookup (a Ping to Resource-ID `target`) from node `idx` at `at`.
+    pub fn lookup_at(&mut self, idx: usize, target: u128, at: Time) {
+        self.push(at, Ev::LookupFrom { node: idx, target });
+    }
+
+    /// Feeds raw bytes to node `idx` as if they arrived on its link to `from` at `at`.
+    pub fn inject_at(&mut self, idx: usize, from: usize, bytes: Vec<u8>, at: Time) {
+        self.push(at, Ev::Inject { to: idx, from, bytes });
+    }
+
+    /// Runs every event up to and including `until`.
+    pub fn run_until(&mut self, until: Time) {
+        while let Some(Reverse(s)) = self.queue.peek() {
+            if s.at > until {
+                break;
+            }
+            let Some(Reverse(s)) = self.queue.pop() else { break };
+            self.now = s.at;
+            self.dispatch(s.ev);
+        }
+        self.now = self.now.max(until);
+    }
+
+    /// The current simulated time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Node `idx`.
+    pub fn node(&self, idx: usize) -> &Node {
+        &self.nodes[idx].node
+    }
+
+    /// Whether node `idx` is alive.
+    pub fn is_alive(&self, idx: usize) -> bool {
+        self.nodes[idx].alive
+    }
+
+    /// Live joined peers, in ring order.
+    pub fn ring_members(&self) -> Vec<usize> {
+        self.ring.values().copied().collect()
+    }
+
+    /// Checks the ring against the truth: every live joined peer's successor and
+    /// predecessor are right. Returns the peers that are wrong.
+    pub fn ring_errors(&self) -> Vec<usize> {
+        let members: Vec<usize> = self.ring_members();
+        let n = members.len();
+        let mut wrong = Vec::new();
+        for (k, idx) in members.iter().enumerate() {
+            let chord = self.nodes[*idx].node.chord();
+            let ok = if n == 1 {
+                chord.successor().is_none() && chord.predecessor().is_none()
+            } else {
+                let want_succ = self.nodes[members[(k + 1) % n]].node.node_id();
+                let want_pred = self.nodes[members[(k + n - 1) % n]].node.node_id();
+                chord.successor() == Some(want_succ) && chord.predecessor() == Some(want_pred)
+            };
+            if !ok {
+                wrong.push(*idx);
+            }
+        }
+        wrong
+    }
+
+    /// The live peer truly responsible for `target`.
+    pub fn owner_of(&self, target: u128) -> Option<usize> {
+        self.responsible_for(target)
+    }
+
+    /// Outcomes of lookups made with [`Simulator::lookup_at`], in completion order:
+    /// (origin, target, responder index if answered).
+    pub fn lookup_outcomes(&self) -> &[(usize, u128, Option<usize>)] {
+        &self.scripted
     }
 
     fn fraction_done(&self, build_deadline: Time) -> f64 {
@@ -204,6 +308,7 @@ impl Simulator {
         cfg.candidates = vec![network::candidate(idx)];
         let seed = network::mix(self.cfg.seed, idx as u64, 0x5eed);
         let node = Node::new(cfg, Box::new(StandInCrypto::new(id)), seed);
+        self.by_id.insert(id, idx);
         self.nodes.push(SimNode {
             node,
             alive: false,
@@ -281,6 +386,36 @@ impl Simulator {
             Ev::Depart { node } => self.depart(node),
             Ev::Gone { node } => self.crash(node),
             Ev::Lookup => self.lookup(),
+            Ev::LookupFrom { node, target } => {
+                if self.nodes[node].alive {
+                    let request = self.nodes[node].node.request(
+                        self.now,
+                        Destination::resource(ring::resource_at(target)),
+                        MessageBody::PingReq(PingReq::default()),
+                    );
+                    self.scripted_lookups.insert((node, request), target);
+                    self.drain(node);
+                }
+            }
+            Ev::Leave { node } => {
+                if self.nodes[node].alive {
+                    self.nodes[node].node.leave(self.now);
+                    self.drain(node);
+                    self.remove_from_ring(node);
+                    self.push(self.now + LEAVE_LINGER, Ev::Gone { node });
+                }
+            }
+            Ev::Inject { to, from, bytes } => {
+                let link = self.nodes[to]
+                    .links
+                    .iter()
+                    .copied()
+                    .find(|l| self.links.get(l).is_some_and(|x| x.a == from || x.b == from));
+                if let (Some(link), true) = (link, self.nodes[to].alive) {
+                    self.nodes[to].node.handle_message(self.now, link, &bytes);
+                    self.drain(to);
+                }
+            }
             Ev::Sample => {
                 self.sample();
                 self.push(self.now + self.cfg.sample_interval, Ev::Sample);
@@ -523,6 +658,11 @@ impl Simulator {
                 self.metrics.rejoins += 1;
             }
             Event::Response { request, result } => {
+                if let Some(target) = self.scripted_lookups.remove(&(idx, request)) {
+                    let responder = result.ok().and_then(|a| self.by_id.get(&a.responder).copied());
+                    self.scripted.push((idx, target, responder));
+                    return;
+                }
                 let Some(l) = self.lookups.remove(&(idx, request)) else {
                     return;
                 };

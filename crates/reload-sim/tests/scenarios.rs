@@ -1,0 +1,206 @@
+//! Deterministic scenarios in rings of 1 to 50 peers: join, stabilization, leave,
+//! neighbor and finger failure, clients, and garbage fed to a node.
+
+use std::time::Duration;
+
+use reload_core::{State, Time};
+use reload_sim::{SimConfig, Simulator};
+
+fn sim(seed: u64) -> Simulator {
+    Simulator::new(SimConfig {
+        seed,
+        lookups: 0,
+        ..SimConfig::default()
+    })
+}
+
+fn secs(s: f64) -> Time {
+    Time::ZERO + Duration::from_secs_f64(s)
+}
+
+/// Spawns `n` peers `gap` seconds apart, starting at `t0`.
+fn spawn_peers(s: &mut Simulator, n: usize, t0: f64, gap: f64) -> Vec<usize> {
+    (0..n).map(|i| s.spawn(secs(t0 + gap * i as f64), false)).collect()
+}
+
+/// Sends a lookup for each of `count` spread targets from rotating origins and
+/// checks that the true owner answered every one.
+fn lookups_reach_owners(s: &mut Simulator, origins: &[usize], count: usize) {
+    let start = s.now();
+    let before = s.lookup_outcomes().len();
+    for i in 0..count {
+        let target = (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+        let origin = origins[i % origins.len()];
+        s.lookup_at(origin, target, start + Duration::from_millis(10 * i as u64));
+    }
+    s.run_until(start + Duration::from_secs(30));
+    let outcomes = &s.lookup_outcomes()[before..];
+    assert_eq!(outcomes.len(), count, "every lookup finished");
+    for (origin, target, responder) in outcomes {
+        assert_eq!(*responder, s.owner_of(*target), "lookup from {origin} for {target:#x}");
+    }
+}
+
+#[test]
+fn a_lone_peer_owns_the_whole_ring() {
+    let mut s = sim(1);
+    let a = s.spawn(secs(0.0), false);
+    s.run_until(secs(5.0));
+    assert_eq!(s.node(a).state(), State::Joined);
+    assert!(s.ring_errors().is_empty());
+    lookups_reach_owners(&mut s, &[a], 5);
+}
+
+#[test]
+fn peers_joining_one_by_one_form_a_correct_ring() {
+    for n in [2, 3, 5, 10, 50] {
+        let mut s = sim(n as u64);
+        let peers = spawn_peers(&mut s, n, 0.0, 2.0);
+        s.run_until(secs(2.0 * n as f64 + 20.0));
+        assert_eq!(s.ring_members().len(), n, "{n} peers joined");
+        assert_eq!(s.ring_errors(), Vec::<usize>::new(), "ring of {n}");
+        lookups_reach_owners(&mut s, &peers, 40);
+    }
+}
+
+#[test]
+fn simultaneous_joins_stabilize() {
+    let mut s = sim(3);
+    let first = s.spawn(secs(0.0), false);
+    // Thirty peers join through the same bootstrap in the same 100 ms.
+    let mut peers = vec![first];
+    peers.extend(spawn_peers(&mut s, 30, 1.0, 0.003));
+    // chord-update-interval is 60 s in the simulator; allow a few rounds.
+    s.run_until(secs(300.0));
+    assert_eq!(s.ring_members().len(), 31);
+    assert_eq!(s.ring_errors(), Vec::<usize>::new());
+    lookups_reach_owners(&mut s, &peers, 60);
+}
+
+#[test]
+fn a_graceful_leave_heals_the_ring_at_once() {
+    let mut s = sim(4);
+    let peers = spawn_peers(&mut s, 20, 0.0, 1.0);
+    s.run_until(secs(60.0));
+    assert!(s.ring_errors().is_empty());
+    let leaver = peers[7];
+    s.leave_at(leaver, secs(61.0));
+    // Well within one update interval: the Leave itself repairs the neighbors.
+    s.run_until(secs(66.0));
+    assert_eq!(s.ring_members().len(), 19);
+    assert_eq!(s.ring_errors(), Vec::<usize>::new());
+    let alive: Vec<usize> = peers.into_iter().filter(|p| *p != leaver).collect();
+    lookups_reach_owners(&mut s, &alive, 40);
+}
+
+#[test]
+fn a_crashed_neighbor_is_replaced() {
+    let mut s = sim(5);
+    let peers = spawn_peers(&mut s, 20, 0.0, 1.0);
+    s.run_until(secs(60.0));
+    let victim = peers[3];
+    s.crash_at(victim, secs(61.0));
+    // Failure detection takes 3.5 s; reactive recovery does the rest.
+    s.run_until(secs(75.0));
+    assert!(!s.is_alive(victim));
+    assert_eq!(s.ring_errors(), Vec::<usize>::new());
+    let alive: Vec<usize> = peers.into_iter().filter(|p| *p != victim).collect();
+    lookups_reach_owners(&mut s, &alive, 40);
+}
+
+#[test]
+fn crashes_of_many_fingers_and_neighbors_are_survived() {
+    let mut s = sim(6);
+    let peers = spawn_peers(&mut s, 50, 0.0, 0.5);
+    s.run_until(secs(60.0));
+    // Every third peer crashes at once: many fingers, and some adjacent neighbors.
+    let victims: Vec<usize> = peers.iter().copied().step_by(3).collect();
+    for v in &victims {
+        s.crash_at(*v, secs(61.0));
+    }
+    s.run_until(secs(200.0));
+    assert_eq!(s.ring_members().len(), 50 - victims.len());
+    assert_eq!(s.ring_errors(), Vec::<usize>::new());
+    let alive: Vec<usize> = peers.into_iter().filter(|p| !victims.contains(p)).collect();
+    for p in &alive {
+        // §10.7.2: no finger may point at a dead peer once failures are detected.
+        for f in s.node(*p).fingers().into_iter().flatten() {
+            assert!(
+                !victims.iter().any(|v| s.node(*v).node_id() == f),
+                "stale finger at {p}"
+            );
+        }
+    }
+    lookups_reach_owners(&mut s, &alive, 60);
+}
+
+#[test]
+fn a_client_uses_the_overlay_without_joining_the_ring() {
+    let mut s = sim(7);
+    let peers = spawn_peers(&mut s, 10, 0.0, 1.0);
+    let client = s.spawn(secs(20.0), true);
+    s.run_until(secs(40.0));
+    assert_eq!(s.node(client).state(), State::Joined);
+    // A client is never a ring member: no peer routes through or stores at it.
+    assert_eq!(s.ring_members().len(), 10);
+    assert_eq!(s.ring_errors(), Vec::<usize>::new());
+    for p in &peers {
+        assert!(!s.node(*p).chord().contains(s.node(client).node_id()));
+    }
+    lookups_reach_owners(&mut s, &[client], 20);
+}
+
+#[test]
+fn a_client_whose_peer_crashes_reattaches() {
+    let mut s = sim(8);
+    spawn_peers(&mut s, 10, 0.0, 1.0);
+    let client = s.spawn(secs(20.0), true);
+    s.run_until(secs(40.0));
+    let attached_to: Vec<usize> = s
+        .ring_members()
+        .into_iter()
+        .filter(|p| s.node(client).links().any(|(_, id)| id == s.node(*p).node_id()))
+        .collect();
+    assert_eq!(attached_to.len(), 1, "a client keeps one link");
+    s.crash_at(attached_to[0], secs(41.0));
+    s.run_until(secs(70.0));
+    assert_eq!(s.node(client).state(), State::Joined);
+    lookups_reach_owners(&mut s, &[client], 10);
+}
+
+#[test]
+fn garbage_on_a_link_is_counted_and_dropped() {
+    let mut s = sim(9);
+    let peers = spawn_peers(&mut s, 5, 0.0, 1.0);
+    s.run_until(secs(20.0));
+    let (a, b) = (peers[0], peers[1]);
+    let before = s.node(a).stats().clone();
+    let mut valid = reload_wire::samples::all()[0].message.encode().expect("sample encodes");
+    let mut t = 21.0;
+    let mut feed = |s: &mut Simulator, bytes: Vec<u8>| {
+        s.inject_at(a, b, bytes, secs(t));
+        t += 0.01;
+    };
+    feed(&mut s, Vec::new());
+    feed(&mut s, vec![0xd2, 0x45, 0x4c, 0x4f, 1, 2, 3]);
+    feed(&mut s, vec![0xff; 6000]);
+    // A whole message from another overlay.
+    feed(&mut s, valid.clone());
+    // Random bytes behind a valid header prefix.
+    valid.truncate(60);
+    feed(&mut s, valid);
+    for i in 0..200u32 {
+        feed(
+            &mut s,
+            (0..(i % 90)).map(|j| (i.wrapping_mul(31) ^ (j * 7)) as u8).collect(),
+        );
+    }
+    s.run_until(secs(30.0));
+    let after = s.node(a).stats();
+    let dropped = (after.dropped_malformed - before.dropped_malformed)
+        + (after.dropped_incompatible - before.dropped_incompatible);
+    assert!(dropped >= 205, "every bad message is counted: {after:?}");
+    // The node still works.
+    assert_eq!(s.ring_errors(), Vec::<usize>::new());
+    lookups_reach_owners(&mut s, &peers, 10);
+}
