@@ -320,6 +320,15 @@ impl Node {
         });
     }
 
+    /// Drops the current join attempt and bootstraps again after a reliability timer.
+    fn restart_join_later(&mut self, now: Time) {
+        self.state = State::Bootstrapping;
+        self.join_sent = false;
+        self.admitting_peer = None;
+        self.join_deadline = Some(now + self.cfg.reliability_timer);
+        self.schedule(now + self.cfg.reliability_timer, Timer::JoinCheck);
+    }
+
     fn become_joined(&mut self, now: Time) {
         self.state = State::Joined;
         self.join_deadline = None;
@@ -917,10 +926,10 @@ impl Node {
                     self.become_joined(now);
                 }
                 _ => {
+                    // The admitting peer would not have us (it may have lost its own
+                    // place): start over from a bootstrap peer.
                     self.stats.join_refused += 1;
-                    self.join_sent = false;
-                    self.join_deadline = Some(now + self.cfg.reliability_timer);
-                    self.schedule(now + self.cfg.reliability_timer, Timer::JoinCheck);
+                    self.restart_join_later(now);
                 }
             },
             Purpose::Update | Purpose::Leave => {}

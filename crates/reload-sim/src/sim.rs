@@ -437,10 +437,16 @@ impl Simulator {
 
     fn start_node(&mut self, idx: usize) {
         self.nodes[idx].alive = true;
-        let bootstrap = match self.random_ring_member() {
-            Some(b) => vec![network::candidate(b)],
-            None => Vec::new(),
-        };
+        // Like a configuration document's bootstrap list: a few peers, any of which will do.
+        let mut bootstrap = Vec::new();
+        for _ in 0..5 {
+            if let Some(b) = self.random_ring_member() {
+                let c = network::candidate(b);
+                if !bootstrap.contains(&c) {
+                    bootstrap.push(c);
+                }
+            }
+        }
         if !self.nodes[idx].client {
             self.started_peers += 1;
         }
@@ -615,13 +621,21 @@ impl Simulator {
     }
 
     fn connect(&mut self, from: usize, peer: Option<NodeId>, candidates: &[reload_wire::IceCandidate]) {
-        let target = candidates.iter().find_map(|c| network::index_of(&c.addr_port));
-        let ok = target.filter(|t| {
-            *t < self.nodes.len()
-                && self.nodes[*t].alive
-                && *t != from
-                && peer.is_none_or(|p| p == self.nodes[*t].node.node_id())
-        });
+        // The runtime tries the candidates in turn and takes the first that answers.
+        let mut ok = candidates
+            .iter()
+            .filter_map(|c| network::index_of(&c.addr_port))
+            .find(|t| {
+                *t < self.nodes.len()
+                    && self.nodes[*t].alive
+                    && *t != from
+                    && peer.is_none_or(|p| p == self.nodes[*t].node.node_id())
+            });
+        if ok.is_none() && peer.is_none() {
+            // Every bootstrap peer the node knew is gone: a real node fetches the
+            // configuration document again (§11.2) and gets today's bootstrap peers.
+            ok = self.random_ring_member().filter(|t| *t != from);
+        }
         match ok {
             Some(to) => {
                 let link = LinkId(self.next_link);
