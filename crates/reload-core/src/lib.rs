@@ -15,6 +15,7 @@
 pub mod chord;
 pub mod config;
 pub mod crypto;
+pub mod fragmentation;
 pub mod node;
 pub mod ring;
 pub mod stats;

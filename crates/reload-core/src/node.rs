@@ -24,6 +24,7 @@ use reload_wire::{
 use crate::chord::{Chord, NeighborTable};
 use crate::config::NodeConfig;
 use crate::crypto::MessageCrypto;
+use crate::fragmentation::{self, Reassembler};
 use crate::ring::{self, Point};
 use crate::stats::Stats;
 use crate::time::Time;
@@ -212,6 +213,8 @@ pub struct Node {
     events: VecDeque<Event>,
     next_request: u64,
     stats: Stats,
+    reassembler: Reassembler,
+    link_mtu: HashMap<LinkId, usize>,
 }
 
 const PASSIVE: &[u8] = b"passive";
@@ -222,6 +225,7 @@ impl Node {
     /// [`Node::start`].
     pub fn new(cfg: NodeConfig, crypto: Box<dyn MessageCrypto>, seed: u64) -> Self {
         let chord = Chord::new(cfg.node_id, cfg.neighbors, cfg.min_fingers, cfg.max_fingers);
+        let reassembler = Reassembler::new(cfg.reassembly_limit, cfg.max_message_size, cfg.request_lifetime);
         Node {
             me: ring::point(cfg.node_id),
             cfg,
@@ -248,6 +252,8 @@ impl Node {
             events: VecDeque::new(),
             next_request: 1,
             stats: Stats::default(),
+            reassembler,
+            link_mtu: HashMap::new(),
         }
     }
 
@@ -448,8 +454,15 @@ impl Node {
         }
     }
 
+    /// The largest message the link carries in one piece (a DTLS link's path MTU);
+    /// larger messages are fragmented (§6.7). Links without a value are not.
+    pub fn set_link_mtu(&mut self, link: LinkId, mtu: usize) {
+        self.link_mtu.insert(link, mtu);
+    }
+
     /// A link went down (closed, failed, or the peer vanished).
     pub fn handle_link_down(&mut self, now: Time, link: LinkId) {
+        self.link_mtu.remove(&link);
         let Some(l) = self.links.remove(&link) else { return };
         if self.connections.get(&l.peer) == Some(&link) {
             self.connections.remove(&l.peer);
@@ -556,11 +569,11 @@ impl Node {
                 Destination::Node { node_id } if node_id == self.cfg.node_id => {
                     header.destination_list.remove(0);
                     if header.destination_list.is_empty() {
-                        return self.consume(now, prev_hop, header, bytes);
+                        return self.deliver(now, prev_hop, header, bytes, payload);
                     }
                 }
                 Destination::Node { node_id } if node_id.is_wildcard() => {
-                    return self.consume(now, prev_hop, header, bytes);
+                    return self.deliver(now, prev_hop, header, bytes, payload);
                 }
                 Destination::Resource { resource_id } if self.is_responsible(&resource_id) => {
                     if header.destination_list.len() != 1 {
@@ -568,7 +581,7 @@ impl Node {
                         self.stats.dropped_malformed += 1;
                         return;
                     }
-                    return self.consume(now, prev_hop, header, bytes);
+                    return self.deliver(now, prev_hop, header, bytes, payload);
                 }
                 Destination::Node { node_id } => {
                     let owns = self.is_joined() && self.chord.is_responsible(ring::point(node_id));
@@ -754,13 +767,30 @@ impl Node {
         }
         w.bytes(payload);
         self.stats.forwarded += 1;
-        self.transmits.push_back(Transmit {
-            link,
-            bytes: w.into_vec(),
-        });
+        self.push_transmit(link, w.into_vec());
     }
 
     // ----- consuming messages -----
+
+    /// A message for this node: reassembled first if it is a fragment (§6.7).
+    fn deliver(&mut self, now: Time, prev_hop: NodeId, header: ForwardingHeader, bytes: &[u8], payload: &[u8]) {
+        if header.fragment.is_whole() {
+            return self.consume(now, prev_hop, header, bytes);
+        }
+        self.stats.fragments_received += 1;
+        match self.reassembler.add(now, &header, payload) {
+            Ok(Some(whole)) => {
+                let Ok(whole_raw) = RawMessage::split(&whole, self.cfg.max_message_size) else {
+                    self.stats.dropped_malformed += 1;
+                    return;
+                };
+                // The answer follows the first fragment's via list, as the header says.
+                self.consume(now, prev_hop, whole_raw.header, &whole);
+            }
+            Ok(None) => {}
+            Err(_) => self.stats.dropped_reassembly += 1,
+        }
+    }
 
     fn consume(&mut self, now: Time, prev_hop: NodeId, header: ForwardingHeader, bytes: &[u8]) {
         let msg = match Message::decode(bytes, &self.wire_config()) {
@@ -816,7 +846,7 @@ impl Node {
             // A retransmission: the same answer again (§6.2.1).
             let bytes = bytes.clone();
             if let Some(link) = self.connections.get(&prev_hop).copied() {
-                self.transmits.push_back(Transmit { link, bytes });
+                self.push_transmit(link, bytes);
             }
             return;
         }
@@ -1382,6 +1412,19 @@ impl Node {
 
     // ----- sending -----
 
+    fn push_transmit(&mut self, link: LinkId, bytes: Vec<u8>) {
+        match self.link_mtu.get(&link) {
+            Some(mtu) if bytes.len() > *mtu => {
+                let pieces = fragmentation::fragment(&bytes, *mtu);
+                self.stats.fragments_sent += pieces.len() as u64;
+                for bytes in pieces {
+                    self.transmits.push_back(Transmit { link, bytes });
+                }
+            }
+            _ => self.transmits.push_back(Transmit { link, bytes }),
+        }
+    }
+
     fn wire_config(&self) -> reload_wire::WireConfig {
         reload_wire::WireConfig {
             max_message_size: self.cfg.max_message_size,
@@ -1467,7 +1510,7 @@ impl Node {
         if let Some(link) = link {
             self.stats.sent += 1;
             let bytes = p.bytes.clone();
-            self.transmits.push_back(Transmit { link, bytes });
+            self.push_transmit(link, bytes);
         } else {
             self.stats.send_no_route += 1;
         }
@@ -1501,10 +1544,7 @@ impl Node {
         match link {
             Some(link) => {
                 self.stats.sent += 1;
-                self.transmits.push_back(Transmit {
-                    link,
-                    bytes: bytes.clone(),
-                });
+                self.push_transmit(link, bytes.clone());
             }
             None => self.stats.send_no_route += 1,
         }
@@ -1578,6 +1618,7 @@ impl Node {
             },
             Timer::Sweep => {
                 self.answered.retain(|_, (expiry, _)| *expiry > now);
+                self.reassembler.expire(now);
                 self.schedule(now + self.cfg.request_lifetime, Timer::Sweep);
             }
         }

@@ -42,6 +42,12 @@ pub struct Stats {
     pub bootstrap_failures: u64,
     /// Connection attempts to peers that failed.
     pub connect_failures: u64,
+    /// Fragments sent (§6.7).
+    pub fragments_sent: u64,
+    /// Fragments received for this node.
+    pub fragments_received: u64,
+    /// Dropped: a fragmented message over the reassembly limits.
+    pub dropped_reassembly: u64,
     /// Dropped: could not be parsed.
     pub dropped_malformed: u64,
     /// Dropped: another overlay or version.

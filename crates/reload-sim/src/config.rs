@@ -96,6 +96,10 @@ pub struct SimConfig {
     pub sample_interval: Duration,
     /// Time after the last join before the workload starts, for stabilization.
     pub settle: Duration,
+    /// Link MTU: larger messages are fragmented (§6.7). `None`: stream links.
+    pub mtu: Option<usize>,
+    /// Padding bytes in each lookup's Ping (to exercise fragmentation).
+    pub ping_padding: usize,
 }
 
 impl Default for SimConfig {
@@ -123,6 +127,8 @@ impl Default for SimConfig {
             reliability_timer: Duration::from_millis(3000),
             sample_interval: Duration::from_secs(10),
             settle: Duration::from_secs(30),
+            mtu: None,
+            ping_padding: 0,
         }
     }
 }

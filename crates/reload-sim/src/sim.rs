@@ -391,7 +391,9 @@ impl Simulator {
                     let request = self.nodes[node].node.request(
                         self.now,
                         Destination::resource(ring::resource_at(target)),
-                        MessageBody::PingReq(PingReq::default()),
+                        MessageBody::PingReq(PingReq {
+                            padding: vec![0; self.cfg.ping_padding],
+                        }),
                     );
                     self.scripted_lookups.insert((node, request), target);
                     self.drain(node);
@@ -538,6 +540,10 @@ impl Simulator {
             return;
         }
         l.up = true;
+        if let Some(mtu) = self.cfg.mtu {
+            self.nodes[a].node.set_link_mtu(link, mtu);
+            self.nodes[b].node.set_link_mtu(link, mtu);
+        }
         self.nodes[a].links.insert(link);
         self.nodes[b].links.insert(link);
         let (ida, idb) = (self.nodes[a].node.node_id(), self.nodes[b].node.node_id());
@@ -717,7 +723,9 @@ impl Simulator {
         let request = self.nodes[origin].node.request(
             self.now,
             Destination::resource(ring::resource_at(target)),
-            MessageBody::PingReq(PingReq::default()),
+            MessageBody::PingReq(PingReq {
+                padding: vec![0; self.cfg.ping_padding],
+            }),
         );
         self.lookups.insert(
             (origin, request),

@@ -204,3 +204,21 @@ fn garbage_on_a_link_is_counted_and_dropped() {
     assert_eq!(s.ring_errors(), Vec::<usize>::new());
     lookups_reach_owners(&mut s, &peers, 10);
 }
+
+#[test]
+fn big_messages_are_fragmented_and_reassembled() {
+    let mut s = Simulator::new(SimConfig {
+        seed: 10,
+        lookups: 0,
+        mtu: Some(600),
+        ping_padding: 2500,
+        ..SimConfig::default()
+    });
+    let peers = spawn_peers(&mut s, 12, 0.0, 1.0);
+    s.run_until(secs(30.0));
+    assert_eq!(s.ring_errors(), Vec::<usize>::new());
+    lookups_reach_owners(&mut s, &peers, 30);
+    let sent: u64 = peers.iter().map(|p| s.node(*p).stats().fragments_sent).sum();
+    let received: u64 = peers.iter().map(|p| s.node(*p).stats().fragments_received).sum();
+    assert!(sent > 30 && received > 30, "fragments sent {sent}, received {received}");
+}
