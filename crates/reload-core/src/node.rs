@@ -150,6 +150,10 @@ enum Purpose {
     Join,
     Update,
     Leave,
+    /// A Ping for this node's own Node-ID routed through a bootstrap peer (§10.7.4.4).
+    PartitionCheck {
+        bootstrap: NodeId,
+    },
 }
 
 /// A request this node originated and awaits an answer to (§6.2.1).
@@ -171,6 +175,7 @@ enum Timer {
     Stabilize,
     FingerRefresh,
     JoinCheck,
+    PartitionCheck,
     Sweep,
 }
 
@@ -215,6 +220,8 @@ pub struct Node {
     stats: Stats,
     reassembler: Reassembler,
     link_mtu: HashMap<LinkId, usize>,
+    /// A partition check waiting for its link to a bootstrap peer.
+    partition_probe_pending: bool,
 }
 
 const PASSIVE: &[u8] = b"passive";
@@ -254,6 +261,7 @@ impl Node {
             stats: Stats::default(),
             reassembler,
             link_mtu: HashMap::new(),
+            partition_probe_pending: false,
         }
     }
 
@@ -303,13 +311,18 @@ impl Node {
         self.state == State::Joined && !self.cfg.client && self.chord.is_responsible(ring::resource_point(resource))
     }
 
-    /// Starts the node: joins through `bootstrap` peers, or, with none, starts a
-    /// new overlay as its first peer (§6.4.2.1: "a configuration flag or setting").
-    pub fn start(&mut self, now: Time, bootstrap: Vec<IceCandidate>) {
+    /// Starts the node: joins through the `bootstrap` peers, or, with none, starts a
+    /// new overlay as its first peer.
+    ///
+    /// `bootstrap` is the configuration document's bootstrap list; it is also where
+    /// the partition check looks for the rest of the overlay (§10.7.4.4). With
+    /// `create_overlay` the node starts the overlay as its first peer instead of
+    /// joining (§6.4.2.1: "a configuration flag or setting").
+    pub fn start(&mut self, now: Time, bootstrap: Vec<IceCandidate>, create_overlay: bool) {
         self.started = now;
         self.bootstrap = bootstrap;
         self.schedule(now + self.cfg.request_lifetime, Timer::Sweep);
-        if self.bootstrap.is_empty() && !self.cfg.client {
+        if (create_overlay || self.bootstrap.is_empty()) && !self.cfg.client {
             self.become_joined(now);
         } else {
             self.begin_bootstrap();
@@ -346,6 +359,10 @@ impl Node {
         self.schedule(now + jitter, Timer::Stabilize);
         let jitter = self.jitter(self.cfg.ping_interval);
         self.schedule(now + jitter, Timer::FingerRefresh);
+        if !self.bootstrap.is_empty() {
+            let jitter = self.jitter(self.cfg.partition_check_interval);
+            self.schedule(now + jitter, Timer::PartitionCheck);
+        }
         self.send_neighbor_updates(now);
         self.search_fingers(now, true);
         self.note_table_changes(now);
@@ -434,6 +451,16 @@ impl Node {
                 }
                 self.state = State::Joining;
                 self.send_attach(now, self.admitting_target(), None, AttachPurpose::Admitting, true);
+            }
+            State::Joined if outbound && purpose.is_none() && self.partition_probe_pending => {
+                // §10.7.4.4: Ping our own Node-ID through the bootstrap peer.
+                self.partition_probe_pending = false;
+                let list = vec![
+                    Destination::node(peer),
+                    Destination::resource(ResourceId::from(self.cfg.node_id)),
+                ];
+                let body = MessageBody::PingReq(reload_wire::PingReq::default());
+                self.send_request(now, list, body, Purpose::PartitionCheck { bootstrap: peer });
             }
             _ => match purpose {
                 Some(AttachPurpose::Admitting) => self.admitted_by(now, peer),
@@ -553,11 +580,6 @@ impl Node {
             if is_request {
                 self.reply_error(now, &header, prev_hop, ErrorCode::TTL_EXCEEDED, "TTL above initial-ttl");
             }
-            return;
-        }
-        if header.via_list.iter().any(|d| d.node_id() == Some(self.cfg.node_id)) && is_request {
-            // This node already forwarded the request: a routing loop (§13.6.5).
-            self.stats.dropped_loop += 1;
             return;
         }
         loop {
@@ -712,6 +734,13 @@ impl Node {
                 self.reply_error(now, &header, prev_hop, code, "critical forwarding option not supported");
                 return;
             }
+        }
+        if is_request && header.via_list.iter().any(|d| d.node_id() == Some(self.cfg.node_id)) {
+            // This node already forwarded the request: a routing loop (§13.6.5).
+            // (A request that comes back to its destination is not one: the
+            // partition check sends a request to this node through others.)
+            self.stats.dropped_loop += 1;
+            return;
         }
         if header.ttl == 0 {
             self.stats.dropped_ttl += 1;
@@ -962,6 +991,22 @@ impl Node {
                     self.restart_join_later(now);
                 }
             },
+            Purpose::PartitionCheck { bootstrap } => {
+                // The peer responsible for our own Node-ID is us, unless the bootstrap
+                // peer lives in another partition of the overlay: then join them up by
+                // attaching to its answer and letting stabilization merge the rings.
+                if signer != self.cfg.node_id && !self.chord.contains(signer) && !self.connections.contains_key(&signer)
+                {
+                    self.stats.partitions_detected += 1;
+                    self.send_attach(
+                        now,
+                        Destination::node(signer),
+                        Some(bootstrap),
+                        AttachPurpose::Neighbor,
+                        true,
+                    );
+                }
+            }
             Purpose::Update | Purpose::Leave => {}
         }
     }
@@ -1616,6 +1661,19 @@ impl Node {
                 }
                 _ => {}
             },
+            Timer::PartitionCheck => {
+                if self.state == State::Joined && !self.cfg.client && !self.bootstrap.is_empty() {
+                    // §10.7.4.4: find a bootstrap peer again, as at join.
+                    let pick = (self.rng.next_u32() as usize) % self.bootstrap.len();
+                    self.partition_probe_pending = true;
+                    self.actions.push_back(Action::Connect {
+                        peer: None,
+                        candidates: vec![self.bootstrap[pick].clone()],
+                    });
+                    let next = self.jitter(self.cfg.partition_check_interval);
+                    self.schedule(now + next, Timer::PartitionCheck);
+                }
+            }
             Timer::Sweep => {
                 self.answered.retain(|_, (expiry, _)| *expiry > now);
                 self.reassembler.expire(now);
@@ -1648,7 +1706,7 @@ impl Node {
                     self.peer_lost(now, peer);
                 }
             }
-            Purpose::Attach(AttachPurpose::Finger) | Purpose::Leave => {}
+            Purpose::Attach(AttachPurpose::Finger) | Purpose::Leave | Purpose::PartitionCheck { .. } => {}
         }
     }
 

@@ -36,6 +36,8 @@ pub struct Stats {
     pub leaves_received: u64,
     /// Neighbors or fingers lost.
     pub neighbor_failures: u64,
+    /// Partitions found by the partition check (§10.7.4.4).
+    pub partitions_detected: u64,
     /// Links closed because no table needed them.
     pub links_pruned: u64,
     /// Bootstrap connection attempts that failed.

@@ -100,6 +100,8 @@ pub struct SimConfig {
     pub mtu: Option<usize>,
     /// Padding bytes in each lookup's Ping (to exercise fragmentation).
     pub ping_padding: usize,
+    /// How often each peer checks for a partition (§10.7.4.4).
+    pub partition_check_interval: Duration,
 }
 
 impl Default for SimConfig {
@@ -129,6 +131,7 @@ impl Default for SimConfig {
             settle: Duration::from_secs(30),
             mtu: None,
             ping_padding: 0,
+            partition_check_interval: Duration::from_secs(300),
         }
     }
 }

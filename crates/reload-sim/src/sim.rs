@@ -61,6 +61,8 @@ impl Ord for Scheduled {
 
 struct SimNode {
     node: Node,
+    /// A bootstrap list and create-overlay flag fixed by a script.
+    script: Option<(Vec<usize>, bool)>,
     alive: bool,
     client: bool,
     joined: bool,
@@ -169,6 +171,15 @@ impl Simulator {
     /// Adds a peer (or client) that starts joining at `at`; returns its index.
     pub fn spawn(&mut self, at: Time, client: bool) -> usize {
         let idx = self.add_node(client);
+        self.push(at, Ev::Start { node: idx });
+        idx
+    }
+
+    /// Adds a peer with a fixed bootstrap list (node indices, tried in order) that
+    /// starts at `at`; with `create` it starts an overlay of its own instead of joining.
+    pub fn spawn_with(&mut self, at: Time, bootstrap: Vec<usize>, create: bool) -> usize {
+        let idx = self.add_node(false);
+        self.nodes[idx].script = Some((bootstrap, create));
         self.push(at, Ev::Start { node: idx });
         idx
     }
@@ -305,12 +316,14 @@ impl Simulator {
         cfg.update_interval = self.cfg.update_interval;
         cfg.ping_interval = self.cfg.ping_interval;
         cfg.reliability_timer = self.cfg.reliability_timer;
+        cfg.partition_check_interval = self.cfg.partition_check_interval;
         cfg.candidates = vec![network::candidate(idx)];
         let seed = network::mix(self.cfg.seed, idx as u64, 0x5eed);
         let node = Node::new(cfg, Box::new(StandInCrypto::new(id)), seed);
         self.by_id.insert(id, idx);
         self.nodes.push(SimNode {
             node,
+            script: None,
             alive: false,
             client,
             joined: false,
@@ -439,6 +452,13 @@ impl Simulator {
 
     fn start_node(&mut self, idx: usize) {
         self.nodes[idx].alive = true;
+        if let Some((list, create)) = self.nodes[idx].script.clone() {
+            self.started_peers += usize::from(!self.nodes[idx].client);
+            let bootstrap = list.into_iter().map(network::candidate).collect();
+            self.nodes[idx].node.start(self.now, bootstrap, create);
+            self.drain(idx);
+            return;
+        }
         // Like a configuration document's bootstrap list: a few peers, any of which will do.
         let mut bootstrap = Vec::new();
         for _ in 0..5 {
@@ -452,7 +472,8 @@ impl Simulator {
         if !self.nodes[idx].client {
             self.started_peers += 1;
         }
-        self.nodes[idx].node.start(self.now, bootstrap);
+        let create = bootstrap.is_empty();
+        self.nodes[idx].node.start(self.now, bootstrap, create);
         self.drain(idx);
     }
 

@@ -222,3 +222,29 @@ fn big_messages_are_fragmented_and_reassembled() {
     let received: u64 = peers.iter().map(|p| s.node(*p).stats().fragments_received).sum();
     assert!(sent > 30 && received > 30, "fragments sent {sent}, received {received}");
 }
+
+#[test]
+fn two_partitions_find_each_other_and_merge() {
+    let mut s = sim(11);
+    // Two overlays grow apart, each around its own first peer; every peer's
+    // bootstrap list names both first peers, its own first (§10.7.4.4).
+    let a0 = s.spawn_with(secs(0.0), vec![1], true);
+    let b0 = s.spawn_with(secs(0.0), vec![0], true);
+    let mut peers = vec![a0, b0];
+    for i in 0..8 {
+        peers.push(s.spawn_with(secs(1.0 + i as f64), vec![a0, b0], false));
+        peers.push(s.spawn_with(secs(1.5 + i as f64), vec![b0, a0], false));
+    }
+    s.run_until(secs(60.0));
+    assert!(
+        !s.ring_errors().is_empty(),
+        "two separate rings are not one correct ring"
+    );
+    // Partition checks run every 300 s (jittered); then stabilization merges the rings.
+    s.run_until(secs(1500.0));
+    let found: u64 = peers.iter().map(|p| s.node(*p).stats().partitions_detected).sum();
+    assert!(found >= 1, "a partition check found the other overlay");
+    assert_eq!(s.ring_members().len(), 18);
+    assert_eq!(s.ring_errors(), Vec::<usize>::new());
+    lookups_reach_owners(&mut s, &peers, 40);
+}
