@@ -4,6 +4,7 @@
 //! and the SIP front end arrive in later steps.
 
 mod pcap;
+mod plots;
 mod render;
 mod sim;
 mod wire;
@@ -23,14 +24,14 @@ enum Command {
     /// RELOAD wire-format tools: sample traffic and a message decoder.
     Wire(wire::WireArgs),
     /// Simulates an overlay of many nodes on a virtual clock and reports on it.
-    Sim(sim::SimArgs),
+    Sim(Box<sim::SimArgs>),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Wire(args) => wire::run(args),
-        Command::Sim(args) => sim::run(args),
+        Command::Sim(args) => sim::run(*args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

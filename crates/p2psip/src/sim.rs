@@ -73,6 +73,9 @@ pub struct SimArgs {
     /// Write the report as JSON here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Write PNG plots of the report (hops, latency CDF, success, ring) into this directory.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -193,6 +196,11 @@ pub fn run(a: SimArgs) -> Result<()> {
     if let Some(path) = &a.report {
         std::fs::write(path, report.to_json()).with_context(|| format!("writing {}", path.display()))?;
         println!("report written to {}", path.display());
+    }
+    if let Some(dir) = &a.plots {
+        for path in crate::plots::write_plots(&report, dir)? {
+            println!("plot written to {}", path.display());
+        }
     }
     Ok(())
 }
