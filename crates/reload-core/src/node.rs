@@ -1577,7 +1577,15 @@ impl Node {
         let mut header = ForwardingHeader::new(self.cfg.overlay, request.transaction_id, destination_list);
         header.ttl = self.cfg.initial_ttl;
         header.options = request.options_for_response();
-        let bytes = self.build(header, body)?;
+        let is_error = matches!(body, MessageBody::Error(_));
+        let mut bytes = self.build(header.clone(), body)?;
+        let limit = request.max_response_length as usize;
+        if limit != 0 && bytes.len() > limit && !is_error {
+            // §6.3.2: the requester cannot take an answer this large.
+            self.stats.errors_sent += 1;
+            let error = ErrorResponse::with_text(ErrorCode::RESPONSE_TOO_LARGE, "answer exceeds max_response_length");
+            bytes = self.build(header, MessageBody::Error(error))?;
+        }
         if prev_hop == self.cfg.node_id {
             // The answer to this node's own request.
             if let Ok(msg) = Message::decode(&bytes, &self.wire_config()) {

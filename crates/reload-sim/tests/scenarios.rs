@@ -248,3 +248,67 @@ fn two_partitions_find_each_other_and_merge() {
     assert_eq!(s.ring_errors(), Vec::<usize>::new());
     lookups_reach_owners(&mut s, &peers, 40);
 }
+
+/// A correctly signed request from `from` to `to`, built by hand.
+fn signed_request(s: &Simulator, from: usize, to: usize, max_response_length: u32) -> Vec<u8> {
+    use reload_core::{MessageCrypto, StandInCrypto};
+    use reload_wire::*;
+    let me = s.node(from).node_id();
+    let mut header = ForwardingHeader::new(
+        OverlayHash::from_overlay_name("sim.p2psip.invalid"),
+        TransactionId(0x5eed),
+        vec![Destination::node(s.node(to).node_id())],
+    );
+    header.max_response_length = max_response_length;
+    let contents = MessageContents::new(MessageBody::PingReq(PingReq::default()));
+    let crypto = StandInCrypto::new(me);
+    let input = message::message_signature_input(
+        header.overlay,
+        header.transaction_id,
+        &contents.to_bytes().expect("encodes"),
+        &crypto.identity(),
+    )
+    .expect("encodes");
+    Message {
+        header,
+        contents,
+        security: SecurityBlock {
+            certificates: Vec::new(),
+            signature: crypto.sign(&input),
+        },
+    }
+    .encode()
+    .expect("encodes")
+}
+
+#[test]
+fn an_answer_over_max_response_length_becomes_an_error() {
+    let mut s = sim(12);
+    let peers = spawn_peers(&mut s, 3, 0.0, 1.0);
+    s.run_until(secs(20.0));
+    let (a, b, c) = (peers[0], peers[1], peers[2]);
+    let (b0, c0) = (s.node(b).stats().clone(), s.node(c).stats().clone());
+    let plain = signed_request(&s, a, b, 0);
+    let limited = signed_request(&s, a, c, 20);
+    let mut forged = signed_request(&s, a, b, 0);
+    // The transaction id is part of the signature input (§6.3.4).
+    forged[27] ^= 1;
+    s.inject_at(b, a, plain, secs(21.0));
+    s.inject_at(c, a, limited, secs(21.0));
+    s.inject_at(b, a, forged, secs(21.5));
+    s.run_until(secs(23.0));
+    let (b1, c1) = (s.node(b).stats(), s.node(c).stats());
+    assert_eq!(
+        b1.requests_answered,
+        b0.requests_answered + 1,
+        "a valid request is answered"
+    );
+    assert_eq!(b1.errors_sent, b0.errors_sent);
+    assert_eq!(
+        b1.dropped_bad_signature,
+        b0.dropped_bad_signature + 1,
+        "a forged one is dropped"
+    );
+    // No answer of more than 20 bytes is wanted: Error_Response_Too_Large.
+    assert_eq!(c1.errors_sent, c0.errors_sent + 1);
+}
