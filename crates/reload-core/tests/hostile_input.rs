@@ -1,0 +1,111 @@
+//! Whatever arrives on a link, a node answers with the RFC's error or drops the
+//! message and counts it; it never panics and keeps working.
+
+use proptest::prelude::*;
+use reload_core::{LinkId, MessageCrypto, Node, NodeConfig, StandInCrypto, Time};
+use reload_wire::*;
+
+fn overlay() -> OverlayHash {
+    OverlayHash::from_overlay_name("hostile.example")
+}
+
+fn node() -> (Node, NodeId) {
+    let me = NodeId([0x10; 16]);
+    let peer = NodeId([0x90; 16]);
+    let mut n = Node::new(NodeConfig::new(overlay(), me), Box::new(StandInCrypto::new(me)), 1);
+    n.start(Time::ZERO, Vec::new(), true);
+    n.handle_link_up(Time::ZERO, LinkId(1), peer, false);
+    while n.poll_transmit().is_some() || n.poll_action().is_some() || n.poll_event().is_some() {}
+    (n, peer)
+}
+
+/// A valid, signed Ping from `from` to `to`.
+fn ping(from: NodeId, to: NodeId) -> Vec<u8> {
+    let header = ForwardingHeader::new(overlay(), TransactionId(7), vec![Destination::node(to)]);
+    let contents = MessageContents::new(MessageBody::PingReq(PingReq::default()));
+    let crypto = StandInCrypto::new(from);
+    let input = message::message_signature_input(
+        header.overlay,
+        header.transaction_id,
+        &contents.to_bytes().expect("encodes"),
+        &crypto.identity(),
+    )
+    .expect("encodes");
+    Message {
+        header,
+        contents,
+        security: SecurityBlock {
+            certificates: Vec::new(),
+            signature: crypto.sign(&input),
+        },
+    }
+    .encode()
+    .expect("encodes")
+}
+
+fn total_drops(n: &Node) -> u64 {
+    let s = n.stats();
+    s.dropped_malformed
+        + s.dropped_incompatible
+        + s.dropped_ttl
+        + s.dropped_loop
+        + s.dropped_no_route
+        + s.dropped_bad_signature
+        + s.dropped_unknown_link
+        + s.dropped_unexpected_response
+        + s.dropped_wrong_responder
+        + s.dropped_reassembly
+}
+
+#[test]
+fn a_valid_ping_is_answered() {
+    let (mut n, peer) = node();
+    n.handle_message(Time::ZERO, LinkId(1), &ping(peer, n.node_id()));
+    let answer = n.poll_transmit().expect("an answer");
+    let m = Message::decode(&answer.bytes, &WireConfig::default()).expect("decodes");
+    assert!(matches!(m.contents.body, MessageBody::PingAns(_)));
+    assert_eq!(m.header.destination_list, vec![Destination::node(peer)]);
+}
+
+#[test]
+fn a_ttl_above_initial_ttl_gets_error_ttl_exceeded() {
+    let (mut n, peer) = node();
+    let mut bytes = ping(peer, n.node_id());
+    bytes[11] = 101; // ttl
+    n.handle_message(Time::ZERO, LinkId(1), &bytes);
+    let answer = n.poll_transmit().expect("an error answer");
+    let m = Message::decode(&answer.bytes, &WireConfig::default()).expect("decodes");
+    match m.contents.body {
+        MessageBody::Error(e) => assert_eq!(e.error_code, ErrorCode::TTL_EXCEEDED),
+        other => panic!("expected Error_TTL_Exceeded, got {other:?}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    #[test]
+    fn random_bytes_are_dropped_and_counted(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let (mut n, _) = node();
+        let before = total_drops(&n) + n.stats().errors_sent + n.stats().requests_answered;
+        n.handle_message(Time::ZERO, LinkId(1), &bytes);
+        let after = total_drops(&n) + n.stats().errors_sent + n.stats().requests_answered;
+        prop_assert!(after > before, "every message is answered, refused or counted as dropped");
+    }
+
+    #[test]
+    fn mutated_messages_never_panic(flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8), cut in any::<usize>()) {
+        let (mut n, peer) = node();
+        let mut bytes = ping(peer, n.node_id());
+        for (at, x) in flips {
+            let i = at % bytes.len();
+            bytes[i] ^= x;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        n.handle_message(Time::ZERO, LinkId(1), &bytes);
+        while n.poll_transmit().is_some() {}
+        // And the node still answers a good ping afterwards.
+        n.handle_message(Time::ZERO, LinkId(1), &ping(peer, n.node_id()));
+        prop_assert!(n.poll_transmit().is_some());
+    }
+}
