@@ -64,6 +64,12 @@ pub struct SimArgs {
     /// chord-ping-interval (finger refresh).
     #[arg(long, value_parser = parse_duration, default_value = "300s")]
     ping_interval: Duration,
+    /// Link failures per link per hour (both ends stay up; the link breaks).
+    #[arg(long, default_value_t = 0.0)]
+    link_failures: f64,
+    /// Link MTU in bytes: larger messages are fragmented (RFC 6940 §6.7).
+    #[arg(long)]
+    mtu: Option<usize>,
     /// How long the link layer takes to notice a dead peer.
     #[arg(long, value_parser = parse_duration, default_value = "3.5s")]
     failure_detection: Duration,
@@ -173,6 +179,8 @@ pub fn run(a: SimArgs) -> Result<()> {
         update_interval: a.update_interval,
         ping_interval: a.ping_interval,
         settle: a.settle,
+        link_failures_per_hour: a.link_failures,
+        mtu: a.mtu,
         ..SimConfig::default()
     };
     let bar = (!a.quiet).then(|| {

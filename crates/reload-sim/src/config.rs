@@ -102,6 +102,9 @@ pub struct SimConfig {
     pub ping_padding: usize,
     /// How often each peer checks for a partition (§10.7.4.4).
     pub partition_check_interval: Duration,
+    /// Link failures: expected failures per link per hour while the workload runs
+    /// (both ends stay up; the link breaks and both notice after failure detection).
+    pub link_failures_per_hour: f64,
 }
 
 impl Default for SimConfig {
@@ -132,6 +135,7 @@ impl Default for SimConfig {
             mtu: None,
             ping_padding: 0,
             partition_check_interval: Duration::from_secs(300),
+            link_failures_per_hour: 0.0,
         }
     }
 }

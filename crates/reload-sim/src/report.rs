@@ -18,6 +18,7 @@ pub struct Metrics {
     pub(crate) rejoins: u64,
     pub(crate) crashes: u64,
     pub(crate) leaves: u64,
+    pub(crate) link_failures: u64,
     hops: Vec<u8>,
     latencies_us: Vec<u64>,
     lookups_ok: u64,
@@ -201,6 +202,8 @@ pub struct Report {
     pub crashes: u64,
     /// Graceful leaves.
     pub leaves: u64,
+    /// Links broken by the link failure model.
+    pub link_failures: u64,
     /// Lookups.
     pub lookups: Lookups,
     /// Traffic.
@@ -315,6 +318,7 @@ impl Report {
             rejoins: m.rejoins,
             crashes: m.crashes,
             leaves: m.leaves,
+            link_failures: m.link_failures,
             lookups: Lookups {
                 issued: finished + m.lookups_abandoned,
                 succeeded: m.lookups_ok,
@@ -364,7 +368,7 @@ impl Report {
              hops: mean {:.2}, p50 {}, p95 {}, max {}\n\
              latency ms: p50 {:.1}, p95 {:.1}, p99 {:.1}\n\
              traffic per node per s: maintenance {:.2} msgs / {:.0} B, lookups {:.2} msgs / {:.0} B\n\
-             ring correct at end: {:.4}; joins {}, rejoins {}, crashes {}, leaves {}\n\
+             ring correct at end: {:.4}; joins {}, rejoins {}, crashes {}, leaves {}, link failures {}\n\
              security: {}\n",
             self.config.nodes,
             self.peers_joined_at_build,
@@ -395,6 +399,7 @@ impl Report {
             self.rejoins,
             self.crashes,
             self.leaves,
+            self.link_failures,
             self.security,
         )
     }

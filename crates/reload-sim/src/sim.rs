@@ -34,6 +34,7 @@ enum Ev {
     Inject { to: usize, from: usize, bytes: Vec<u8> },
     Sample,
     ScriptedCrash,
+    LinkFailure,
 }
 
 struct Scheduled {
@@ -345,12 +346,41 @@ impl Simulator {
         if self.cfg.crash_fraction > 0.0 {
             self.push(self.now + self.cfg.crash_at, Ev::ScriptedCrash);
         }
+        if self.cfg.link_failures_per_hour > 0.0 {
+            self.schedule_link_failure();
+        }
         if self.cfg.churn.is_some() {
             let peers: Vec<usize> = self.ring.values().copied().collect();
             for idx in peers {
                 let life = self.session_length();
                 self.push(self.now + life, Ev::Depart { node: idx });
             }
+        }
+    }
+
+    /// Schedules the next link failure: exponential gaps at the network-wide rate.
+    fn schedule_link_failure(&mut self) {
+        let up = self.links.values().filter(|l| l.up).count().max(1) as f64;
+        let rate_per_s = self.cfg.link_failures_per_hour * up / 3600.0;
+        let u = ((self.rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let gap = Duration::from_secs_f64((-u.ln() / rate_per_s).clamp(1e-6, 1e9));
+        self.push(self.now + gap, Ev::LinkFailure);
+    }
+
+    /// Breaks a random live link; both ends notice after failure detection.
+    fn fail_random_link(&mut self) {
+        let mut up: Vec<LinkId> = self.links.iter().filter(|(_, l)| l.up).map(|(id, _)| *id).collect();
+        up.sort();
+        if up.is_empty() {
+            return;
+        }
+        let link = up[(self.rng.next_u64() as usize) % up.len()];
+        let Some(l) = self.links.get_mut(&link) else { return };
+        l.up = false;
+        let (a, b) = (l.a, l.b);
+        self.metrics.link_failures += 1;
+        for node in [a, b] {
+            self.push(self.now + self.cfg.failure_detection, Ev::LinkDown { node, link });
         }
     }
 
@@ -434,6 +464,10 @@ impl Simulator {
             Ev::Sample => {
                 self.sample();
                 self.push(self.now + self.cfg.sample_interval, Ev::Sample);
+            }
+            Ev::LinkFailure => {
+                self.fail_random_link();
+                self.schedule_link_failure();
             }
             Ev::ScriptedCrash => {
                 let mut peers: Vec<usize> = self.ring.values().copied().collect();

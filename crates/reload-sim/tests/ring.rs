@@ -51,3 +51,25 @@ fn the_same_seed_gives_the_same_report() {
         .deterministic_json();
     assert_ne!(a, other, "another seed is another run");
 }
+
+#[test]
+fn broken_links_between_live_peers_are_repaired() {
+    let r = Simulator::new(SimConfig {
+        nodes: 60,
+        lookups: 600,
+        lookup_rate: 1.0,
+        seed: 21,
+        link_failures_per_hour: 6.0,
+        duration: std::time::Duration::from_secs(600),
+        ..SimConfig::default()
+    })
+    .run(|_| {});
+    assert!(r.link_failures > 100, "{}", r.summary());
+    assert!(r.lookups.success_rate >= 0.99, "{}", r.summary());
+    assert_eq!(
+        r.ring_correctness.last().map(|s| s.correct),
+        Some(1.0),
+        "{}",
+        r.summary()
+    );
+}
