@@ -12,7 +12,11 @@ use std::collections::BTreeMap;
 
 use reload_wire::NodeId;
 
+use rand_core::RngCore;
+
+use crate::config::NodeConfig;
 use crate::ring::{self, Point};
+use crate::topology::{Interest, Topology};
 
 /// The ring as one peer sees it.
 #[derive(Clone, Debug)]
@@ -260,6 +264,135 @@ impl Chord {
     pub fn is_needed(&self, id: NodeId) -> bool {
         let t = self.neighbor_table();
         t.successors.contains(&id) || t.predecessors.contains(&id) || self.fingers().contains(&Some(id))
+    }
+}
+
+impl Chord {
+    /// §10.7.4.2: where to look for fingers. At join every finger is searched at its
+    /// target. Later an invalid finger is searched with probability 1/2 at a random
+    /// point of its interval, as the RFC describes, and a valid one with probability
+    /// 1/4 at its target, which finds a closer peer once the ring has grown past the
+    /// one the finger was filled with (§10.7.4: "search for better peers").
+    fn finger_search(&self, initial: bool, rng: &mut dyn RngCore) -> Vec<Point> {
+        if self.is_empty() {
+            // Alone in the ring: every finger would be this node.
+            return Vec::new();
+        }
+        let successor = self.successor();
+        let mut out = Vec::new();
+        for i in 1..=self.finger_count() {
+            let (start, len) = self.finger_interval(i);
+            if successor.is_some_and(|s| ring::distance(start, ring::point(s)) < len) {
+                // The successor itself is this finger: nothing closer exists.
+                continue;
+            }
+            let roll = rng.next_u32();
+            let target = match (initial, self.finger(i)) {
+                (true, _) => start,
+                (false, None) if roll & 1 == 1 => start.wrapping_add(random_below(rng, len)),
+                (false, Some(f)) if roll & 3 == 0 && ring::point(f) != start => start,
+                _ => continue,
+            };
+            out.push(target);
+        }
+        out
+    }
+}
+
+/// A uniform random number below `bound`.
+fn random_below(rng: &mut dyn RngCore, bound: u128) -> u128 {
+    if bound <= 1 {
+        return 0;
+    }
+    let r = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
+    r % bound
+}
+
+impl Topology for Chord {
+    fn for_node(cfg: &NodeConfig) -> Self {
+        Chord::new(cfg.node_id, cfg.neighbors, cfg.min_fingers, cfg.max_fingers)
+    }
+
+    fn name(&self) -> &'static str {
+        "CHORD-RELOAD"
+    }
+
+    fn insert(&mut self, id: NodeId) -> bool {
+        Chord::insert(self, id)
+    }
+
+    fn remove(&mut self, id: NodeId) -> bool {
+        Chord::remove(self, id)
+    }
+
+    fn contains(&self, id: NodeId) -> bool {
+        Chord::contains(self, id)
+    }
+
+    fn is_empty(&self) -> bool {
+        Chord::is_empty(self)
+    }
+
+    fn members(&self) -> Vec<NodeId> {
+        Chord::members(self).collect()
+    }
+
+    fn is_responsible(&self, k: Point) -> bool {
+        Chord::is_responsible(self, k)
+    }
+
+    fn next_hop(&self, k: Point) -> Option<NodeId> {
+        Chord::next_hop(self, k)
+    }
+
+    fn successor_of(&self, k: Point) -> Option<NodeId> {
+        Chord::successor_of(self, k)
+    }
+
+    fn neighbor_table(&self) -> NeighborTable {
+        Chord::neighbor_table(self)
+    }
+
+    fn successor(&self) -> Option<NodeId> {
+        Chord::successor(self)
+    }
+
+    fn predecessor(&self) -> Option<NodeId> {
+        Chord::predecessor(self)
+    }
+
+    fn responsible_ppb(&self) -> u32 {
+        Chord::responsible_ppb(self)
+    }
+
+    fn routing_entries(&self) -> Vec<NodeId> {
+        let mut fingers: Vec<NodeId> = self.fingers().into_iter().flatten().collect();
+        fingers.sort_by_key(|f| ring::point(*f));
+        fingers.dedup();
+        fingers
+    }
+
+    fn is_needed(&self, id: NodeId) -> bool {
+        Chord::is_needed(self, id)
+    }
+
+    fn join_target(&self) -> Point {
+        // §10.5 step 2: the peer responsible for n+1.
+        self.me.wrapping_add(1)
+    }
+
+    fn interest(&self, id: NodeId) -> Interest {
+        if self.would_be_neighbor(id) {
+            Interest::Neighbor
+        } else if self.would_fill_finger(id) {
+            Interest::RoutingEntry
+        } else {
+            Interest::None
+        }
+    }
+
+    fn search_targets(&self, initial: bool, rng: &mut dyn RngCore) -> Vec<Point> {
+        self.finger_search(initial, rng)
     }
 }
 

@@ -20,6 +20,7 @@ pub mod node;
 pub mod ring;
 pub mod stats;
 pub mod time;
+pub mod topology;
 
 pub use chord::{Chord, NeighborTable};
 pub use config::NodeConfig;
@@ -27,3 +28,4 @@ pub use crypto::{MessageCrypto, StandInCrypto};
 pub use node::{Action, Answer, Event, Failure, LinkId, Node, RequestId, State, Transmit};
 pub use stats::Stats;
 pub use time::Time;
+pub use topology::{Interest, Topology};

@@ -25,9 +25,10 @@ use crate::chord::{Chord, NeighborTable};
 use crate::config::NodeConfig;
 use crate::crypto::MessageCrypto;
 use crate::fragmentation::{self, Reassembler};
-use crate::ring::{self, Point};
+use crate::ring;
 use crate::stats::Stats;
 use crate::time::Time;
+use crate::topology::{Interest, Topology};
 
 /// A link to another node, as the runtime numbers it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -188,17 +189,16 @@ struct Link {
 }
 
 /// A RELOAD node.
-pub struct Node {
+pub struct Node<T: Topology = Chord> {
     cfg: NodeConfig,
     crypto: Box<dyn MessageCrypto>,
     rng: ChaCha8Rng,
-    me: Point,
     state: State,
     started: Time,
     bootstrap: Vec<IceCandidate>,
     links: HashMap<LinkId, Link>,
     connections: HashMap<NodeId, LinkId>,
-    chord: Chord,
+    topology: T,
     /// Peers known to be ring members but not (yet) connected, with who told us.
     pending: HashMap<TransactionId, Pending>,
     /// Peers we asked the runtime to connect to, and why.
@@ -227,14 +227,13 @@ pub struct Node {
 const PASSIVE: &[u8] = b"passive";
 const ACTIVE: &[u8] = b"active";
 
-impl Node {
+impl<T: Topology> Node<T> {
     /// A node with its configuration, crypto and RNG seed. It does nothing until
     /// [`Node::start`].
     pub fn new(cfg: NodeConfig, crypto: Box<dyn MessageCrypto>, seed: u64) -> Self {
-        let chord = Chord::new(cfg.node_id, cfg.neighbors, cfg.min_fingers, cfg.max_fingers);
+        let topology = T::for_node(&cfg);
         let reassembler = Reassembler::new(cfg.reassembly_limit, cfg.max_message_size, cfg.request_lifetime);
         Node {
-            me: ring::point(cfg.node_id),
             cfg,
             crypto,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -243,7 +242,7 @@ impl Node {
             bootstrap: Vec::new(),
             links: HashMap::new(),
             connections: HashMap::new(),
-            chord,
+            topology,
             pending: HashMap::new(),
             connecting: HashMap::new(),
             update_on_link: HashSet::new(),
@@ -282,17 +281,12 @@ impl Node {
 
     /// The neighbor table.
     pub fn neighbors(&self) -> NeighborTable {
-        self.chord.neighbor_table()
-    }
-
-    /// The finger table (`None` for invalid entries).
-    pub fn fingers(&self) -> Vec<Option<NodeId>> {
-        self.chord.fingers()
+        self.topology.neighbor_table()
     }
 
     /// The routing state.
-    pub fn chord(&self) -> &Chord {
-        &self.chord
+    pub fn topology(&self) -> &T {
+        &self.topology
     }
 
     /// Counters of what the node did and refused.
@@ -308,7 +302,7 @@ impl Node {
     /// Whether this node is responsible for `resource` (never for a client or a
     /// node that has not joined).
     pub fn is_responsible(&self, resource: &ResourceId) -> bool {
-        self.state == State::Joined && !self.cfg.client && self.chord.is_responsible(ring::resource_point(resource))
+        self.state == State::Joined && !self.cfg.client && self.topology.is_responsible(ring::resource_point(resource))
     }
 
     /// Starts the node: joins through the `bootstrap` peers, or, with none, starts a
@@ -390,7 +384,7 @@ impl Node {
     /// Leaves the overlay gracefully (§6.4.2.2, §10.9): a Leave to every neighbor.
     pub fn leave(&mut self, now: Time) {
         if self.state == State::Joined && !self.cfg.client {
-            let table = self.chord.neighbor_table();
+            let table = self.topology.neighbor_table();
             for s in &table.successors {
                 let data = ChordLeaveData::FromPred {
                     predecessors: table.predecessors.clone(),
@@ -447,7 +441,7 @@ impl Node {
             State::Bootstrapping if outbound && purpose.is_none() => {
                 // The bootstrap peer: a ring member by definition (§11.4).
                 if !self.cfg.client {
-                    self.chord.insert(peer);
+                    self.topology.insert(peer);
                 }
                 self.state = State::Joining;
                 self.send_attach(now, self.admitting_target(), None, AttachPurpose::Admitting, true);
@@ -465,7 +459,7 @@ impl Node {
             _ => match purpose {
                 Some(AttachPurpose::Admitting) => self.admitted_by(now, peer),
                 Some(AttachPurpose::Neighbor | AttachPurpose::Finger) if !self.cfg.client => {
-                    self.chord.insert(peer);
+                    self.topology.insert(peer);
                     if self.state == State::Joined {
                         // §10.7 peer_ready: "a node which has Attached is a peer".
                         self.send_update(now, peer, ChordUpdateData::PeerReady);
@@ -516,7 +510,7 @@ impl Node {
     }
 
     fn peer_lost(&mut self, now: Time, peer: NodeId) {
-        let was_member = self.chord.remove(peer);
+        let was_member = self.topology.remove(peer);
         let lost_admitting = self.admitting_peer == Some(peer);
         if self.cfg.client {
             if lost_admitting && self.state != State::Left {
@@ -529,7 +523,7 @@ impl Node {
         match self.state {
             State::Joined if was_member => {
                 self.stats.neighbor_failures += 1;
-                if self.chord.is_empty() && !self.bootstrap.is_empty() {
+                if self.topology.is_empty() && !self.bootstrap.is_empty() {
                     // §10.7.1: every successor lost; behave as if joining.
                     self.events.push_back(Event::Rejoining);
                     self.begin_bootstrap();
@@ -606,7 +600,7 @@ impl Node {
                     return self.deliver(now, prev_hop, header, bytes, payload);
                 }
                 Destination::Node { node_id } => {
-                    let owns = self.is_joined() && self.chord.is_responsible(ring::point(node_id));
+                    let owns = self.is_joined() && self.topology.is_responsible(ring::point(node_id));
                     if owns && !self.connections.contains_key(&node_id) {
                         // §6.1.1: our own region, but no such node attached to us.
                         self.stats.dropped_no_route += 1;
@@ -679,7 +673,7 @@ impl Node {
             // attached to (§4.2.1), or the bootstrap peer.
             return self.uplink();
         }
-        self.chord
+        self.topology
             .next_hop(target)
             .and_then(|id| self.connections.get(&id).copied())
     }
@@ -712,14 +706,19 @@ impl Node {
             Destination::Resource { resource_id } => ring::resource_point(resource_id),
             _ => return None,
         };
-        let id = self.chord.successor_of(target).filter(|id| *id != avoid)?;
+        let id = self.topology.successor_of(target).filter(|id| *id != avoid)?;
         self.connections.get(&id).copied()
     }
 
     fn uplink(&self) -> Option<LinkId> {
         self.admitting_peer
             .and_then(|p| self.connections.get(&p).copied())
-            .or_else(|| self.chord.members().find_map(|m| self.connections.get(&m).copied()))
+            .or_else(|| {
+                self.topology
+                    .members()
+                    .into_iter()
+                    .find_map(|m| self.connections.get(&m).copied())
+            })
             .or_else(|| self.links.keys().min().copied())
     }
 
@@ -995,7 +994,9 @@ impl Node {
                 // The peer responsible for our own Node-ID is us, unless the bootstrap
                 // peer lives in another partition of the overlay: then join them up by
                 // attaching to its answer and letting stabilization merge the rings.
-                if signer != self.cfg.node_id && !self.chord.contains(signer) && !self.connections.contains_key(&signer)
+                if signer != self.cfg.node_id
+                    && !self.topology.contains(signer)
+                    && !self.connections.contains_key(&signer)
                 {
                     self.stats.partitions_detected += 1;
                     self.send_attach(
@@ -1018,7 +1019,7 @@ impl Node {
                 .iter()
                 .filter_map(|t| match *t {
                     ProbeInformationType::RESPONSIBLE_SET => {
-                        Some(ProbeInformation::ResponsibleSet(self.chord.responsible_ppb()))
+                        Some(ProbeInformation::ResponsibleSet(self.topology.responsible_ppb()))
                     }
                     ProbeInformationType::NUM_RESOURCES => Some(ProbeInformation::NumResources(0)),
                     ProbeInformationType::UPTIME => Some(ProbeInformation::Uptime(uptime)),
@@ -1035,8 +1036,8 @@ impl Node {
             // A client attaches to the peer responsible for its own Node-ID (§4.2.1).
             Destination::resource(ResourceId::from(self.cfg.node_id))
         } else {
-            // §10.5 step 2: Attach to the peer responsible for n+1.
-            Destination::resource(ring::resource_at(self.me.wrapping_add(1)))
+            // §10.5 step 2: Attach to the admitting peer (for Chord, responsible for n+1).
+            Destination::resource(ring::resource_at(self.topology.join_target()))
         }
     }
 
@@ -1109,7 +1110,7 @@ impl Node {
             match purpose {
                 AttachPurpose::Admitting => self.admitted_by(now, peer),
                 AttachPurpose::Neighbor | AttachPurpose::Finger => {
-                    if !self.cfg.client && self.chord.insert(peer) {
+                    if !self.cfg.client && self.topology.insert(peer) {
                         self.note_table_changes(now);
                     }
                 }
@@ -1148,7 +1149,7 @@ impl Node {
             }
             return;
         }
-        self.chord.insert(peer);
+        self.topology.insert(peer);
         // Wait for the admitting peer's Update (send_update) and the neighbor
         // attaches it triggers, then Join (§10.5 steps 3-5).
         let deadline = now + self.cfg.reliability_timer;
@@ -1191,7 +1192,7 @@ impl Node {
             return Err(ErrorResponse::with_text(ErrorCode::NOT_FOUND, "not a joined peer"));
         }
         // §10.5 steps 7-8: JN becomes our predecessor; tell it and our neighbors.
-        self.chord.insert(joining);
+        self.topology.insert(joining);
         self.stats.joins_admitted += 1;
         self.note_table_changes(now);
         let data = self.neighbors_update();
@@ -1212,10 +1213,10 @@ impl Node {
             Some(ChordLeaveData::FromPred { predecessors }) => predecessors,
             None => Vec::new(),
         };
-        self.chord.remove(signer);
+        self.topology.remove(signer);
         self.stats.leaves_received += 1;
         for id in learned {
-            if id != self.cfg.node_id && self.chord.would_be_neighbor(id) {
+            if id != self.cfg.node_id && self.topology.interest(id) == Interest::Neighbor {
                 self.send_attach(now, Destination::node(id), None, AttachPurpose::Neighbor, false);
             }
         }
@@ -1234,7 +1235,7 @@ impl Node {
             return Ok(());
         }
         // The sender says it is a peer in the ring.
-        let mut changed = self.chord.insert(sender);
+        let mut changed = self.topology.insert(sender);
         let (lists, fingers): (Vec<NodeId>, Vec<NodeId>) = match update.data {
             ChordUpdateData::PeerReady => (Vec::new(), Vec::new()),
             ChordUpdateData::Neighbors {
@@ -1251,12 +1252,15 @@ impl Node {
         // through the sender (§10.6); and, while joining, to useful fingers.
         for id in lists {
             if id == self.cfg.node_id || self.connections.contains_key(&id) {
-                if id != self.cfg.node_id && !self.chord.contains(id) && self.state == State::Joined {
-                    changed |= self.chord.insert(id);
+                if id != self.cfg.node_id && !self.topology.contains(id) && self.state == State::Joined {
+                    changed |= self.topology.insert(id);
                 }
                 continue;
             }
-            if self.chord.would_be_neighbor(id) && !self.connecting.contains_key(&id) && !self.attaching_to(id) {
+            if self.topology.interest(id) == Interest::Neighbor
+                && !self.connecting.contains_key(&id)
+                && !self.attaching_to(id)
+            {
                 self.send_attach(now, Destination::node(id), Some(sender), AttachPurpose::Neighbor, false);
             }
         }
@@ -1264,7 +1268,7 @@ impl Node {
             if id != self.cfg.node_id
                 && !self.connections.contains_key(&id)
                 && !self.connecting.contains_key(&id)
-                && self.chord.would_fill_finger(id)
+                && self.topology.interest(id) == Interest::RoutingEntry
                 && !self.attaching_to(id)
             {
                 self.send_attach(now, Destination::node(id), None, AttachPurpose::Finger, false);
@@ -1314,10 +1318,10 @@ impl Node {
                 ));
             }
         };
-        let next_peer = if self.is_joined() && self.chord.is_responsible(target) {
+        let next_peer = if self.is_joined() && self.topology.is_responsible(target) {
             self.cfg.node_id
         } else {
-            self.chord.next_hop(target).unwrap_or(self.cfg.node_id)
+            self.topology.next_hop(target).unwrap_or(self.cfg.node_id)
         };
         if q.send_update && self.is_joined() {
             let data = self.full_update();
@@ -1331,7 +1335,7 @@ impl Node {
     }
 
     fn neighbors_update(&self) -> ChordUpdateData {
-        let t = self.chord.neighbor_table();
+        let t = self.topology.neighbor_table();
         ChordUpdateData::Neighbors {
             predecessors: t.predecessors,
             successors: t.successors,
@@ -1339,14 +1343,11 @@ impl Node {
     }
 
     fn full_update(&self) -> ChordUpdateData {
-        let t = self.chord.neighbor_table();
-        let mut fingers: Vec<NodeId> = self.chord.fingers().into_iter().flatten().collect();
-        fingers.sort_by_key(|f| ring::point(*f));
-        fingers.dedup();
+        let t = self.topology.neighbor_table();
         ChordUpdateData::Full {
             predecessors: t.predecessors,
             successors: t.successors,
-            fingers,
+            fingers: self.topology.routing_entries(),
         }
     }
 
@@ -1361,7 +1362,7 @@ impl Node {
 
     fn send_neighbor_updates(&mut self, now: Time) {
         let data = self.neighbors_update();
-        for n in self.chord.neighbor_table().all() {
+        for n in self.topology.neighbor_table().all() {
             self.send_update(now, n, data.clone());
         }
     }
@@ -1372,7 +1373,7 @@ impl Node {
         if self.state != State::Joined || self.cfg.client {
             return;
         }
-        let table = self.chord.neighbor_table();
+        let table = self.topology.neighbor_table();
         if table != self.last_neighbors {
             self.last_neighbors = table.clone();
             self.events.push_back(Event::NeighborsChanged(table));
@@ -1380,7 +1381,7 @@ impl Node {
                 self.send_neighbor_updates(now);
             }
         }
-        let pred = self.chord.predecessor();
+        let pred = self.topology.predecessor();
         if pred != self.last_predecessor {
             self.last_predecessor = pred;
             self.events
@@ -1388,35 +1389,10 @@ impl Node {
         }
     }
 
-    /// §10.7.4.2: look for peers for the finger table. At join every finger is
-    /// searched at its target. Later, an invalid finger is searched with probability
-    /// 1/2 at a random point of its interval, as the RFC describes; a valid one with
-    /// probability 1/4 at its target, which finds a closer peer once the ring has
-    /// grown past the one the finger was filled with (§10.7.4: "search for better
-    /// peers to place in its Finger Table").
+    /// Asks the topology where to look for routing entries (§10.7.4.2) and attaches
+    /// to the peers responsible for those points.
     fn search_fingers(&mut self, now: Time, all: bool) {
-        if self.chord.is_empty() {
-            // Alone in the ring: every finger would be this node.
-            return;
-        }
-        let count = self.chord.finger_count();
-        let successor = self.chord.successor();
-        for i in 1..=count {
-            let (start, len) = self.chord.finger_interval(i);
-            if let Some(s) = successor {
-                if ring::distance(start, ring::point(s)) < len {
-                    // The successor itself is this finger: nothing closer exists.
-                    continue;
-                }
-            }
-            let current = self.chord.finger(i);
-            let roll = self.rng.next_u32();
-            let target = match (all, current) {
-                (true, _) => start,
-                (false, None) if roll & 1 == 1 => start.wrapping_add(random_below(&mut self.rng, len)),
-                (false, Some(f)) if roll & 3 == 0 && ring::point(f) != start => start,
-                _ => continue,
-            };
+        for target in self.topology.search_targets(all, &mut self.rng) {
             self.send_attach(
                 now,
                 Destination::resource(ring::resource_at(target)),
@@ -1437,8 +1413,8 @@ impl Node {
                 l.outbound
                     && now.since(l.opened) > grace
                     && Some(l.peer) != self.admitting_peer
-                    && self.chord.contains(l.peer)
-                    && !self.chord.is_needed(l.peer)
+                    && self.topology.contains(l.peer)
+                    && !self.topology.is_needed(l.peer)
             })
             .map(|(id, _)| *id)
             .collect();
@@ -1448,7 +1424,7 @@ impl Node {
         for link in doomed {
             if let Some(l) = self.links.remove(&link) {
                 self.connections.remove(&l.peer);
-                self.chord.remove(l.peer);
+                self.topology.remove(l.peer);
                 self.stats.links_pruned += 1;
             }
             self.actions.push_back(Action::Close { link });
@@ -1734,11 +1710,9 @@ fn peek_code(payload: &[u8]) -> Option<MessageCode> {
         .map(MessageCode)
 }
 
-/// A uniform random number below `bound` (`bound` > 0).
-fn random_below(rng: &mut ChaCha8Rng, bound: u128) -> u128 {
-    if bound <= 1 {
-        return 0;
+impl Node<Chord> {
+    /// The finger table (`None` for invalid entries).
+    pub fn fingers(&self) -> Vec<Option<NodeId>> {
+        self.topology.fingers()
     }
-    let r = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
-    r % bound
 }

@@ -245,7 +245,7 @@ impl Simulator {
         let n = members.len();
         let mut wrong = Vec::new();
         for (k, idx) in members.iter().enumerate() {
-            let chord = self.nodes[*idx].node.chord();
+            let chord = self.nodes[*idx].node.topology();
             let ok = if n == 1 {
                 chord.successor().is_none() && chord.predecessor().is_none()
             } else {
@@ -802,7 +802,7 @@ impl Simulator {
         for (k, (_, idx)) in members.iter().enumerate() {
             let want_succ = self.nodes[members[(k + 1) % n].1].node.node_id();
             let want_pred = self.nodes[members[(k + n - 1) % n].1].node.node_id();
-            let chord = self.nodes[*idx].node.chord();
+            let chord = self.nodes[*idx].node.topology();
             let (succ, pred) = (chord.successor(), chord.predecessor());
             let ok = if n == 1 {
                 succ.is_none() && pred.is_none()

@@ -145,7 +145,7 @@ fn a_client_uses_the_overlay_without_joining_the_ring() {
     assert_eq!(s.ring_members().len(), 10);
     assert_eq!(s.ring_errors(), Vec::<usize>::new());
     for p in &peers {
-        assert!(!s.node(*p).chord().contains(s.node(client).node_id()));
+        assert!(!s.node(*p).topology().contains(s.node(client).node_id()));
     }
     lookups_reach_owners(&mut s, &[client], 20);
 }
