@@ -4,7 +4,38 @@
 //! Real nodes use certificates (the trust crate); the simulator plugs in
 //! [`StandInCrypto`], which is cheap and deterministic and offers no security.
 
-use reload_wire::{GenericCertificate, HashAlgorithm, NodeId, Signature, SignatureAndHashAlgorithm, SignerIdentity};
+use reload_wire::{
+    Encode, EncodeError, ForwardingHeader, GenericCertificate, HashAlgorithm, Message, MessageBody, MessageContents,
+    NodeId, SecurityBlock, Signature, SignatureAndHashAlgorithm, SignerIdentity,
+};
+
+/// Encodes a message with `body`, signed by `crypto` over
+/// `overlay || transaction_id || MessageContents || SignerIdentity` (RFC 6940 §6.3.4),
+/// and refuses it if it is longer than `max_size`.
+pub fn signed_message(
+    crypto: &dyn MessageCrypto,
+    header: ForwardingHeader,
+    body: MessageBody,
+    max_size: usize,
+) -> Result<Vec<u8>, EncodeError> {
+    let contents = MessageContents::new(body);
+    let identity = crypto.identity();
+    let input = reload_wire::message::message_signature_input(
+        header.overlay,
+        header.transaction_id,
+        &contents.to_bytes()?,
+        &identity,
+    )?;
+    Message {
+        header,
+        contents,
+        security: SecurityBlock {
+            certificates: crypto.certificates(),
+            signature: crypto.sign(&input),
+        },
+    }
+    .encode_limited(max_size)
+}
 
 /// Signs and verifies messages.
 pub trait MessageCrypto {

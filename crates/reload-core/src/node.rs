@@ -15,10 +15,9 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use reload_wire::{
-    AttachReqAns, ChordLeaveData, ChordRouteQueryAns, ChordUpdate, ChordUpdateData, Destination, Encode, ErrorCode,
-    ErrorResponse, ForwardingHeader, IceCandidate, LeaveReq, Message, MessageBody, MessageCode, MessageContents,
-    NodeId, PingAns, ProbeAns, ProbeInformation, ProbeInformationType, RawMessage, Reader, ResourceId, SecurityBlock,
-    TransactionId, Writer,
+    AttachReqAns, ChordLeaveData, ChordRouteQueryAns, ChordUpdate, ChordUpdateData, Destination, ErrorCode,
+    ErrorResponse, ForwardingHeader, IceCandidate, LeaveReq, Message, MessageBody, MessageCode, NodeId, PingAns,
+    ProbeAns, ProbeInformation, ProbeInformationType, RawMessage, Reader, ResourceId, TransactionId, Writer,
 };
 
 use crate::chord::{Chord, NeighborTable};
@@ -1454,25 +1453,7 @@ impl<T: Topology> Node<T> {
     }
 
     fn build(&mut self, header: ForwardingHeader, body: MessageBody) -> Option<Vec<u8>> {
-        let contents = MessageContents::new(body);
-        let contents_bytes = contents.to_bytes().ok()?;
-        let identity = self.crypto.identity();
-        let input = reload_wire::message::message_signature_input(
-            header.overlay,
-            header.transaction_id,
-            &contents_bytes,
-            &identity,
-        )
-        .ok()?;
-        let message = Message {
-            header,
-            contents,
-            security: SecurityBlock {
-                certificates: self.crypto.certificates(),
-                signature: self.crypto.sign(&input),
-            },
-        };
-        match message.encode_limited(self.cfg.max_message_size) {
+        match crate::crypto::signed_message(self.crypto.as_ref(), header, body, self.cfg.max_message_size) {
             Ok(b) => Some(b),
             Err(_) => {
                 self.stats.send_too_large += 1;

@@ -2,7 +2,7 @@
 //! message and counts it; it never panics and keeps working.
 
 use proptest::prelude::*;
-use reload_core::{LinkId, MessageCrypto, Node, NodeConfig, StandInCrypto, Time};
+use reload_core::{LinkId, Node, NodeConfig, StandInCrypto, Time};
 use reload_wire::*;
 
 fn overlay() -> OverlayHash {
@@ -22,25 +22,8 @@ fn node() -> (Node, NodeId) {
 /// A valid, signed Ping from `from` to `to`.
 fn ping(from: NodeId, to: NodeId) -> Vec<u8> {
     let header = ForwardingHeader::new(overlay(), TransactionId(7), vec![Destination::node(to)]);
-    let contents = MessageContents::new(MessageBody::PingReq(PingReq::default()));
-    let crypto = StandInCrypto::new(from);
-    let input = message::message_signature_input(
-        header.overlay,
-        header.transaction_id,
-        &contents.to_bytes().expect("encodes"),
-        &crypto.identity(),
-    )
-    .expect("encodes");
-    Message {
-        header,
-        contents,
-        security: SecurityBlock {
-            certificates: Vec::new(),
-            signature: crypto.sign(&input),
-        },
-    }
-    .encode()
-    .expect("encodes")
+    let body = MessageBody::PingReq(PingReq::default());
+    reload_core::crypto::signed_message(&StandInCrypto::new(from), header, body, 5000).expect("encodes")
 }
 
 fn total_drops(n: &Node) -> u64 {

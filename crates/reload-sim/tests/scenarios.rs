@@ -251,34 +251,16 @@ fn two_partitions_find_each_other_and_merge() {
 
 /// A correctly signed request from `from` to `to`, built by hand.
 fn signed_request(s: &Simulator, from: usize, to: usize, max_response_length: u32) -> Vec<u8> {
-    use reload_core::{MessageCrypto, StandInCrypto};
     use reload_wire::*;
-    let me = s.node(from).node_id();
     let mut header = ForwardingHeader::new(
         OverlayHash::from_overlay_name("sim.p2psip.invalid"),
         TransactionId(0x5eed),
         vec![Destination::node(s.node(to).node_id())],
     );
     header.max_response_length = max_response_length;
-    let contents = MessageContents::new(MessageBody::PingReq(PingReq::default()));
-    let crypto = StandInCrypto::new(me);
-    let input = message::message_signature_input(
-        header.overlay,
-        header.transaction_id,
-        &contents.to_bytes().expect("encodes"),
-        &crypto.identity(),
-    )
-    .expect("encodes");
-    Message {
-        header,
-        contents,
-        security: SecurityBlock {
-            certificates: Vec::new(),
-            signature: crypto.sign(&input),
-        },
-    }
-    .encode()
-    .expect("encodes")
+    let crypto = reload_core::StandInCrypto::new(s.node(from).node_id());
+    let body = MessageBody::PingReq(PingReq::default());
+    reload_core::crypto::signed_message(&crypto, header, body, 5000).expect("encodes")
 }
 
 #[test]
