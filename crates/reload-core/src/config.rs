@@ -14,6 +14,8 @@ pub struct NodeConfig {
     pub node_id: NodeId,
     /// A client (§4.2) uses the overlay but neither routes nor stores.
     pub client: bool,
+    /// The configuration document's sequence number (§6.3.2.1).
+    pub configuration_sequence: u16,
     /// `initial-ttl` (default 100).
     pub initial_ttl: u8,
     /// `max-message-size` (default 5000).
@@ -53,6 +55,7 @@ impl NodeConfig {
             overlay,
             node_id,
             client: false,
+            configuration_sequence: 0,
             initial_ttl: forwarding::DEFAULT_TTL,
             max_message_size: reload_wire::message::DEFAULT_MAX_MESSAGE_SIZE,
             reliability_timer: Duration::from_millis(3000),

@@ -562,11 +562,21 @@ impl<T: Topology> Node<T> {
         };
         let mut header = raw.header.clone();
         let payload = raw.payload;
+        let is_request = peek_code(payload).is_some_and(|c| c.is_request());
         if header.overlay != self.cfg.overlay || header.version != reload_wire::forwarding::VERSION {
+            // §6.1: discard; tell the sender of a request why (§6.3.3.1).
             self.stats.dropped_incompatible += 1;
+            if is_request {
+                self.reply_error(
+                    now,
+                    &header,
+                    prev_hop,
+                    ErrorCode::INCOMPATIBLE_WITH_OVERLAY,
+                    "another overlay or RELOAD version",
+                );
+            }
             return;
         }
-        let is_request = peek_code(payload).is_some_and(|c| c.is_request());
         if header.ttl > self.cfg.initial_ttl {
             // §6.3.2: discard and send Error_TTL_Exceeded.
             self.stats.dropped_ttl += 1;
@@ -886,6 +896,9 @@ impl<T: Topology> Node<T> {
                 "unsupported option",
             );
         }
+        if let Some((code, text)) = self.configuration_mismatch(&header, msg.contents.code()) {
+            return self.reply_error(now, &header, prev_hop, code, text);
+        }
         if msg.contents.unknown_critical_extension(|_| false).is_some() {
             return self.reply_error(
                 now,
@@ -941,6 +954,32 @@ impl<T: Topology> Node<T> {
                 self.answered
                     .insert(header.transaction_id, (now + self.cfg.request_lifetime, bytes));
             }
+        }
+    }
+
+    /// §6.3.2.1: a request made under another configuration document is refused,
+    /// older or newer by sequence-number arithmetic modulo 2^16, except a
+    /// ConfigUpdate with sequence 65535.
+    fn configuration_mismatch(
+        &self,
+        header: &ForwardingHeader,
+        code: MessageCode,
+    ) -> Option<(ErrorCode, &'static str)> {
+        let theirs = header.configuration_sequence;
+        let ours = self.cfg.configuration_sequence;
+        if theirs == ours || (theirs == u16::MAX && code == MessageCode::CONFIG_UPDATE_REQ) {
+            return None;
+        }
+        if (theirs.wrapping_sub(ours) as i16) < 0 {
+            Some((
+                ErrorCode::CONFIG_TOO_OLD,
+                "the request's configuration sequence is older than ours",
+            ))
+        } else {
+            Some((
+                ErrorCode::CONFIG_TOO_NEW,
+                "the request's configuration sequence is newer than ours",
+            ))
         }
     }
 
@@ -1470,6 +1509,7 @@ impl<T: Topology> Node<T> {
         };
         let mut header = ForwardingHeader::new(self.cfg.overlay, txid, destination_list);
         header.ttl = self.cfg.initial_ttl;
+        header.configuration_sequence = self.cfg.configuration_sequence;
         let Some(bytes) = self.build(header.clone(), body) else {
             if let Purpose::App(request) = purpose {
                 self.events.push_back(Event::Response {
@@ -1533,6 +1573,7 @@ impl<T: Topology> Node<T> {
         // The first entry is the neighbor the request came from; send straight to it.
         let mut header = ForwardingHeader::new(self.cfg.overlay, request.transaction_id, destination_list);
         header.ttl = self.cfg.initial_ttl;
+        header.configuration_sequence = self.cfg.configuration_sequence;
         header.options = request.options_for_response();
         let is_error = matches!(body, MessageBody::Error(_));
         let mut bytes = self.build(header.clone(), body)?;

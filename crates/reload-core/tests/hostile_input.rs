@@ -21,7 +21,13 @@ fn node() -> (Node, NodeId) {
 
 /// A valid, signed Ping from `from` to `to`.
 fn ping(from: NodeId, to: NodeId) -> Vec<u8> {
-    let header = ForwardingHeader::new(overlay(), TransactionId(7), vec![Destination::node(to)]);
+    ping_under(from, to, 0)
+}
+
+/// The same, made under configuration sequence `sequence`.
+fn ping_under(from: NodeId, to: NodeId, sequence: u16) -> Vec<u8> {
+    let mut header = ForwardingHeader::new(overlay(), TransactionId(7), vec![Destination::node(to)]);
+    header.configuration_sequence = sequence;
     let body = MessageBody::PingReq(PingReq::default());
     reload_core::crypto::signed_message(&StandInCrypto::new(from), header, body, 5000).expect("encodes")
 }
@@ -62,6 +68,39 @@ fn a_ttl_above_initial_ttl_gets_error_ttl_exceeded() {
         MessageBody::Error(e) => assert_eq!(e.error_code, ErrorCode::TTL_EXCEEDED),
         other => panic!("expected Error_TTL_Exceeded, got {other:?}"),
     }
+}
+
+fn error_code_of_answer(n: &mut Node) -> ErrorCode {
+    let answer = n.poll_transmit().expect("an answer");
+    match Message::decode(&answer.bytes, &WireConfig::default())
+        .expect("decodes")
+        .contents
+        .body
+    {
+        MessageBody::Error(e) => e.error_code,
+        other => panic!("expected an Error, got {other:?}"),
+    }
+}
+
+#[test]
+fn requests_under_another_configuration_are_refused() {
+    // §6.3.2.1; the node's own sequence is 0.
+    let (mut n, peer) = node();
+    n.handle_message(Time::ZERO, LinkId(1), &ping_under(peer, n.node_id(), 3));
+    assert_eq!(error_code_of_answer(&mut n), ErrorCode::CONFIG_TOO_NEW);
+    // 65000 is behind 0 modulo 2^16.
+    n.handle_message(Time::ZERO, LinkId(1), &ping_under(peer, n.node_id(), 65000));
+    assert_eq!(error_code_of_answer(&mut n), ErrorCode::CONFIG_TOO_OLD);
+}
+
+#[test]
+fn a_request_from_another_overlay_gets_error_incompatible_with_overlay() {
+    let (mut n, peer) = node();
+    let mut bytes = ping(peer, n.node_id());
+    bytes[4] ^= 0xff; // overlay hash
+    n.handle_message(Time::ZERO, LinkId(1), &bytes);
+    assert_eq!(error_code_of_answer(&mut n), ErrorCode::INCOMPATIBLE_WITH_OVERLAY);
+    assert_eq!(n.stats().dropped_incompatible, 1);
 }
 
 proptest! {
