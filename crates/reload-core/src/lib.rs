@@ -19,6 +19,7 @@ pub mod fragmentation;
 pub mod node;
 pub mod ring;
 pub mod stats;
+pub mod storage;
 pub mod time;
 pub mod topology;
 
