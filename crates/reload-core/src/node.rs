@@ -154,6 +154,9 @@ enum Purpose {
     PartitionCheck {
         bootstrap: NodeId,
     },
+    /// A Ping to a routing entry that gets no Updates, to find out that it failed
+    /// (§6.5.3, §10.7.2).
+    Liveness,
 }
 
 /// A request this node originated and awaits an answer to (§6.2.1).
@@ -1046,7 +1049,7 @@ impl<T: Topology> Node<T> {
                     );
                 }
             }
-            Purpose::Update | Purpose::Leave => {}
+            Purpose::Update | Purpose::Leave | Purpose::Liveness => {}
         }
     }
 
@@ -1441,6 +1444,19 @@ impl<T: Topology> Node<T> {
         }
     }
 
+    /// Pings the routing-table peers that are not neighbors: neighbors hear Updates,
+    /// but a finger (or any peer routed through) that died silently is only found
+    /// out by a request that fails.
+    fn ping_routing_entries(&mut self, now: Time) {
+        let neighbors = self.topology.neighbor_table().all();
+        for f in self.topology.members() {
+            if !neighbors.contains(&f) {
+                let body = MessageBody::PingReq(reload_wire::PingReq::default());
+                self.send_request(now, vec![Destination::node(f)], body, Purpose::Liveness);
+            }
+        }
+    }
+
     /// Closes outbound links to peers that are no longer neighbors or fingers.
     fn prune_links(&mut self, now: Time) {
         let grace = self.cfg.update_interval.min(Duration::from_secs(60));
@@ -1641,6 +1657,7 @@ impl<T: Topology> Node<T> {
             Timer::Stabilize => {
                 if self.state == State::Joined && !self.cfg.client {
                     self.send_neighbor_updates(now);
+                    self.ping_routing_entries(now);
                     self.prune_links(now);
                     let next = self.jitter(self.cfg.update_interval);
                     self.schedule(now + next, Timer::Stabilize);
@@ -1702,8 +1719,8 @@ impl<T: Topology> Node<T> {
                 }
             }
             Purpose::Attach(AttachPurpose::Neighbor) => self.maybe_send_join(now, false),
-            Purpose::Update => {
-                // §10.7.1: a neighbor that does not answer has failed.
+            Purpose::Update | Purpose::Liveness => {
+                // §10.7.1, §10.7.2: a neighbor or finger that does not answer has failed.
                 if let Some(peer) = p.expected_responder {
                     if let Some(link) = self.connections.remove(&peer) {
                         self.links.remove(&link);

@@ -294,3 +294,34 @@ fn an_answer_over_max_response_length_becomes_an_error() {
     // No answer of more than 20 bytes is wanted: Error_Response_Too_Large.
     assert_eq!(c1.errors_sent, c0.errors_sent + 1);
 }
+
+#[test]
+fn silent_failures_are_found_by_updates_and_pings() {
+    // The link layer never reports the crash: only the node's own Updates to its
+    // neighbors and Pings to its fingers can find it (§10.7.1, §10.7.2, §6.5.3).
+    let mut s = Simulator::new(SimConfig {
+        seed: 13,
+        lookups: 0,
+        failure_detection: Duration::from_secs(100_000),
+        ..SimConfig::default()
+    });
+    let peers = spawn_peers(&mut s, 30, 0.0, 0.5);
+    s.run_until(secs(60.0));
+    let victims: Vec<usize> = peers.iter().copied().skip(1).step_by(6).collect();
+    for v in &victims {
+        s.crash_at(*v, secs(61.0));
+    }
+    // A few update intervals (60 s, jittered) and the 15 s retransmission budget.
+    s.run_until(secs(400.0));
+    let alive: Vec<usize> = peers.iter().copied().filter(|p| !victims.contains(p)).collect();
+    assert_eq!(s.ring_errors(), Vec::<usize>::new());
+    for p in &alive {
+        for f in s.node(*p).fingers().into_iter().flatten() {
+            assert!(
+                !victims.iter().any(|v| s.node(*v).node_id() == f),
+                "stale finger at {p}"
+            );
+        }
+    }
+    lookups_reach_owners(&mut s, &alive, 30);
+}
