@@ -1,7 +1,7 @@
 //! The event loop: a priority queue of timed events over many nodes.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
@@ -103,6 +103,7 @@ pub struct Simulator {
     by_id: HashMap<NodeId, usize>,
     scripted_lookups: HashMap<(usize, RequestId), u128>,
     scripted: Vec<(usize, u128, Option<usize>)>,
+    lookup_txids: HashSet<reload_wire::TransactionId>,
 }
 
 impl Simulator {
@@ -127,6 +128,7 @@ impl Simulator {
             by_id: HashMap::new(),
             scripted_lookups: HashMap::new(),
             scripted: Vec::new(),
+            lookup_txids: HashSet::new(),
             cfg,
         }
     }
@@ -659,13 +661,10 @@ impl Simulator {
             self.metrics.sent_on_closed_link += 1;
             return;
         };
-        let to = if l.a == from { l.b } else { l.a };
-        let lookup = RawMessage::split(&bytes, usize::MAX)
-            .ok()
-            .and_then(|r| Reader::new(r.payload).u16("code").ok())
-            .is_some_and(|c| MessageCode(c) == MessageCode::PING_REQ || MessageCode(c) == MessageCode::PING_ANS);
+        let (to, up) = (if l.a == from { l.b } else { l.a }, l.up);
+        let lookup = self.is_lookup_traffic(&bytes);
         self.metrics.count_traffic(lookup, bytes.len());
-        if !l.up || !self.nodes[to].alive {
+        if !up || !self.nodes[to].alive {
             self.metrics.lost_to_dead += 1;
             return;
         }
@@ -679,6 +678,26 @@ impl Simulator {
             delay += Duration::from_micros((u * self.cfg.jitter_ms * 1000.0) as u64);
         }
         self.push(self.now + delay, Ev::Deliver { to, link, bytes });
+    }
+
+    /// Lookups are Pings to a Resource-ID; their answers share the transaction id.
+    /// Pings to a Node-ID are the nodes' own liveness checks: maintenance.
+    fn is_lookup_traffic(&mut self, bytes: &[u8]) -> bool {
+        let Ok(raw) = RawMessage::split(bytes, usize::MAX) else {
+            return false;
+        };
+        let txid = raw.header.transaction_id;
+        match Reader::new(raw.payload).u16("code").map(MessageCode) {
+            Ok(MessageCode::PING_REQ) => {
+                let lookup = matches!(raw.header.destination_list.last(), Some(Destination::Resource { .. }));
+                if lookup {
+                    self.lookup_txids.insert(txid);
+                }
+                lookup
+            }
+            Ok(MessageCode::PING_ANS) => self.lookup_txids.contains(&txid),
+            _ => false,
+        }
     }
 
     fn connect(&mut self, from: usize, peer: Option<NodeId>, candidates: &[reload_wire::IceCandidate]) {
