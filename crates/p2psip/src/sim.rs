@@ -20,7 +20,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 10_000)]
     lookups: usize,
     /// Lookups per second across the overlay.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 1000.0)]
     lookup_rate: f64,
     /// Peers joining per second while the ring is built.
     #[arg(long, default_value_t = 50.0)]
