@@ -45,8 +45,15 @@ pub trait MessageCrypto {
     fn identity(&self) -> SignerIdentity;
     /// Certificates to send in security blocks.
     fn certificates(&self) -> Vec<GenericCertificate>;
-    /// Checks a signature and returns the signer's Node-ID.
-    fn verify(&self, input: &[u8], signature: &Signature, certificates: &[GenericCertificate]) -> Option<NodeId>;
+    /// Checks a signature at `now_unix` (seconds since the Unix epoch, for the
+    /// certificate's validity) and returns the signer's Node-ID.
+    fn verify(
+        &mut self,
+        input: &[u8],
+        signature: &Signature,
+        certificates: &[GenericCertificate],
+        now_unix: i64,
+    ) -> Option<NodeId>;
     /// Whether this is the insecure stand-in (reports say so).
     fn is_stand_in(&self) -> bool {
         false
@@ -100,7 +107,7 @@ impl MessageCrypto for StandInCrypto {
         Vec::new()
     }
 
-    fn verify(&self, input: &[u8], signature: &Signature, _: &[GenericCertificate]) -> Option<NodeId> {
+    fn verify(&mut self, input: &[u8], signature: &Signature, _: &[GenericCertificate], _: i64) -> Option<NodeId> {
         let SignerIdentity::CertHashNodeId {
             certificate_node_id_hash: id,
             ..
@@ -114,5 +121,68 @@ impl MessageCrypto for StandInCrypto {
 
     fn is_stand_in(&self) -> bool {
         true
+    }
+}
+
+/// Real message security (RFC 6940 §6.3.4, §13.3): signs with the node's
+/// certificate and key, and accepts only signatures by certificates that chain to
+/// the overlay's root (or self-signed ones where the configuration permits),
+/// valid at the time of receipt.
+pub struct CertificateCrypto {
+    credentials: reload_trust::Credentials,
+    node_id: NodeId,
+    anchors: reload_trust::TrustAnchors,
+    cache: reload_trust::CertificateCache,
+}
+
+impl CertificateCrypto {
+    /// Signs as `node_id` (one of the certificate's Node-IDs) and verifies against `anchors`.
+    pub fn new(
+        credentials: reload_trust::Credentials,
+        node_id: NodeId,
+        anchors: reload_trust::TrustAnchors,
+    ) -> Result<Self, reload_trust::TrustError> {
+        if !credentials.node_ids().contains(&node_id) {
+            return Err(reload_trust::TrustError::NodeIdNotInCertificate(node_id));
+        }
+        Ok(CertificateCrypto {
+            credentials,
+            node_id,
+            anchors,
+            cache: reload_trust::CertificateCache::default(),
+        })
+    }
+}
+
+impl MessageCrypto for CertificateCrypto {
+    fn sign(&self, input: &[u8]) -> Signature {
+        // Signing with a key that matches its certificate cannot fail; if the
+        // library ever does, the empty signature is refused by every receiver.
+        self.credentials
+            .sign(input, &self.node_id)
+            .unwrap_or_else(|_| Signature::synthesized())
+    }
+
+    fn identity(&self) -> SignerIdentity {
+        self.credentials.signer_identity(&self.node_id)
+    }
+
+    fn certificates(&self) -> Vec<GenericCertificate> {
+        self.credentials.certificates()
+    }
+
+    fn verify(
+        &mut self,
+        input: &[u8],
+        signature: &Signature,
+        certificates: &[GenericCertificate],
+        now_unix: i64,
+    ) -> Option<NodeId> {
+        let (cert, node) = self
+            .cache
+            .resolve(&signature.identity, certificates, &self.anchors, now_unix)
+            .ok()?;
+        reload_trust::verify_signature(input, signature, cert).ok()?;
+        node
     }
 }

@@ -25,7 +25,7 @@ pub mod topology;
 
 pub use chord::{Chord, NeighborTable};
 pub use config::NodeConfig;
-pub use crypto::{MessageCrypto, StandInCrypto};
+pub use crypto::{CertificateCrypto, MessageCrypto, StandInCrypto};
 pub use node::{Action, Answer, Event, Failure, LinkId, Node, RequestId, State, Transmit};
 pub use stats::Stats;
 pub use time::Time;

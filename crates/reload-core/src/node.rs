@@ -854,7 +854,7 @@ impl<T: Topology> Node<T> {
                 return;
             }
         };
-        let Some(signer) = self.verify(&msg, bytes) else {
+        let Some(signer) = self.verify(now, &msg, bytes) else {
             // §6.3.4: a bad signature means drop, and never process.
             self.stats.dropped_bad_signature += 1;
             return;
@@ -866,7 +866,7 @@ impl<T: Topology> Node<T> {
         }
     }
 
-    fn verify(&self, msg: &Message, bytes: &[u8]) -> Option<NodeId> {
+    fn verify(&mut self, now: Time, msg: &Message, bytes: &[u8]) -> Option<NodeId> {
         let raw = RawMessage::split(bytes, usize::MAX).ok()?;
         let (contents, _) = raw.contents_and_security().ok()?;
         let input = reload_wire::message::message_signature_input(
@@ -876,8 +876,10 @@ impl<T: Topology> Node<T> {
             &msg.security.signature.identity,
         )
         .ok()?;
+        // Real runtimes count Time from the Unix epoch (see `Time`).
+        let now_unix = i64::try_from(now.as_micros() / 1_000_000).unwrap_or(i64::MAX);
         self.crypto
-            .verify(&input, &msg.security.signature, &msg.security.certificates)
+            .verify(&input, &msg.security.signature, &msg.security.certificates, now_unix)
     }
 
     fn handle_request(&mut self, now: Time, prev_hop: NodeId, signer: NodeId, header: ForwardingHeader, msg: Message) {

@@ -1,6 +1,7 @@
 //! Time as the core sees it: a count of microseconds that the runtime hands in.
-//! The core never reads a clock; the runtime's monotonic clock and the simulator's
-//! virtual clock both map onto this.
+//! The core never reads a clock. A real runtime counts from the Unix epoch, so that
+//! certificate validity and storage times (§7) can be judged; the simulator's
+//! virtual clock starts at zero.
 
 use std::ops::{Add, Sub};
 use std::time::Duration;
