@@ -1000,7 +1000,13 @@ impl<T: Topology> Node<T> {
             return;
         }
         let Some(p) = self.pending.remove(&txid) else { return };
-        let hops = self.cfg.initial_ttl.saturating_sub(msg.header.ttl).saturating_add(1);
+        // Each hop took one off the TTL the responder started with; an answer this
+        // node gave itself travelled no hop at all.
+        let hops = if signer == self.cfg.node_id {
+            0
+        } else {
+            self.cfg.initial_ttl.saturating_sub(msg.header.ttl).saturating_add(1)
+        };
         let body = msg.contents.body;
         match p.purpose {
             Purpose::App(request) => {
