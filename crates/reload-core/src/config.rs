@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use reload_wire::{DataModels, IceCandidate, NodeId, OverlayHash, forwarding};
 
+use crate::storage::KindRegistry;
+
 /// Parameters of the overlay and of this node.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -44,8 +46,10 @@ pub struct NodeConfig {
     pub request_lifetime: Duration,
     /// The addresses this node accepts links on, offered in Attach (No-ICE, §6.5.1.11).
     pub candidates: Vec<IceCandidate>,
-    /// Data models of the overlay's Kinds.
+    /// Data models of the overlay's Kinds, as the codec needs them.
     pub data_models: DataModels,
+    /// The Kinds this peer stores (§7.4.5, §11.1); keep `data_models` in step.
+    pub kinds: KindRegistry,
 }
 
 impl NodeConfig {
@@ -71,6 +75,7 @@ impl NodeConfig {
             request_lifetime: Duration::from_secs(15),
             candidates: Vec::new(),
             data_models: DataModels::registered(),
+            kinds: KindRegistry::builtin(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! Real nodes use certificates (the trust crate); the simulator plugs in
 //! [`StandInCrypto`], which is cheap and deterministic and offers no security.
 
+use crate::storage::Signer;
 use reload_wire::{
     Encode, EncodeError, ForwardingHeader, GenericCertificate, HashAlgorithm, Message, MessageBody, MessageContents,
     NodeId, SecurityBlock, Signature, SignatureAndHashAlgorithm, SignerIdentity,
@@ -45,15 +46,17 @@ pub trait MessageCrypto {
     fn identity(&self) -> SignerIdentity;
     /// Certificates to send in security blocks.
     fn certificates(&self) -> Vec<GenericCertificate>;
-    /// Checks a signature at `now_unix` (seconds since the Unix epoch, for the
-    /// certificate's validity) and returns the signer's Node-ID.
+    /// Checks a signature over `input` (a message's or a stored value's, §6.3.4,
+    /// §7.1) at `now_unix` (seconds since the Unix epoch, for the certificate's
+    /// validity) and returns who signed: the Node-ID the identity names and the
+    /// certificate's user.
     fn verify(
         &mut self,
         input: &[u8],
         signature: &Signature,
         certificates: &[GenericCertificate],
         now_unix: i64,
-    ) -> Option<NodeId>;
+    ) -> Option<Signer>;
     /// Whether this is the insecure stand-in (reports say so).
     fn is_stand_in(&self) -> bool {
         false
@@ -107,7 +110,7 @@ impl MessageCrypto for StandInCrypto {
         Vec::new()
     }
 
-    fn verify(&mut self, input: &[u8], signature: &Signature, _: &[GenericCertificate], _: i64) -> Option<NodeId> {
+    fn verify(&mut self, input: &[u8], signature: &Signature, _: &[GenericCertificate], _: i64) -> Option<Signer> {
         let SignerIdentity::CertHashNodeId {
             certificate_node_id_hash: id,
             ..
@@ -115,8 +118,9 @@ impl MessageCrypto for StandInCrypto {
         else {
             return None;
         };
-        let node = NodeId(id.as_slice().try_into().ok()?);
-        (signature.signature_value == Self::digest(input)).then_some(node)
+        let node_id = NodeId(id.as_slice().try_into().ok()?);
+        // The stand-in has no certificates, so no user names either.
+        (signature.signature_value == Self::digest(input)).then_some(Signer { node_id, user: None })
     }
 
     fn is_stand_in(&self) -> bool {
@@ -177,12 +181,15 @@ impl MessageCrypto for CertificateCrypto {
         signature: &Signature,
         certificates: &[GenericCertificate],
         now_unix: i64,
-    ) -> Option<NodeId> {
+    ) -> Option<Signer> {
         let (cert, node) = self
             .cache
             .resolve(&signature.identity, certificates, &self.anchors, now_unix)
             .ok()?;
         reload_trust::verify_signature(input, signature, cert).ok()?;
-        node
+        Some(Signer {
+            node_id: node?,
+            user: cert.user.clone(),
+        })
     }
 }

@@ -26,6 +26,7 @@ use crate::crypto::MessageCrypto;
 use crate::fragmentation::{self, Reassembler};
 use crate::ring;
 use crate::stats::Stats;
+use crate::storage::{DataStore, Signer, StoreError, access};
 use crate::time::Time;
 use crate::topology::{Interest, Topology};
 
@@ -224,6 +225,8 @@ pub struct Node<T: Topology = Chord> {
     link_mtu: HashMap<LinkId, usize>,
     /// A partition check waiting for its link to a bootstrap peer.
     partition_probe_pending: bool,
+    /// The values this peer holds (§7).
+    store: DataStore,
 }
 
 const PASSIVE: &[u8] = b"passive";
@@ -263,6 +266,7 @@ impl<T: Topology> Node<T> {
             reassembler,
             link_mtu: HashMap::new(),
             partition_probe_pending: false,
+            store: DataStore::new(),
         }
     }
 
@@ -708,7 +712,11 @@ impl<T: Topology> Node<T> {
         };
         let header = msg.header.clone();
         self.stats.local_deliveries += 1;
-        self.handle_request(now, me, me, header, msg);
+        let sender = Signer {
+            node_id: me,
+            user: None,
+        };
+        self.handle_request(now, me, sender, header, msg);
     }
 
     /// A way forward that is not `avoid`: the first member at or after the target.
@@ -860,13 +868,13 @@ impl<T: Topology> Node<T> {
             return;
         };
         if msg.contents.code().is_response() {
-            self.handle_response(now, signer, msg);
+            self.handle_response(now, signer.node_id, msg);
         } else {
             self.handle_request(now, prev_hop, signer, header, msg);
         }
     }
 
-    fn verify(&mut self, now: Time, msg: &Message, bytes: &[u8]) -> Option<NodeId> {
+    fn verify(&mut self, now: Time, msg: &Message, bytes: &[u8]) -> Option<Signer> {
         let raw = RawMessage::split(bytes, usize::MAX).ok()?;
         let (contents, _) = raw.contents_and_security().ok()?;
         let input = reload_wire::message::message_signature_input(
@@ -882,7 +890,8 @@ impl<T: Topology> Node<T> {
             .verify(&input, &msg.security.signature, &msg.security.certificates, now_unix)
     }
 
-    fn handle_request(&mut self, now: Time, prev_hop: NodeId, signer: NodeId, header: ForwardingHeader, msg: Message) {
+    fn handle_request(&mut self, now: Time, prev_hop: NodeId, sender: Signer, header: ForwardingHeader, msg: Message) {
+        let signer = sender.node_id;
         self.stats.requests_answered += 1;
         if let Some((_, bytes)) = self.answered.get(&header.transaction_id) {
             // A retransmission: the same answer again (§6.2.1).
@@ -945,12 +954,10 @@ impl<T: Topology> Node<T> {
                 ErrorCode::FORBIDDEN,
                 "configuration updates are not accepted by this node",
             )),
-            MessageBody::StoreReq(_) | MessageBody::FetchReq(_) | MessageBody::StatReq(_) | MessageBody::FindReq(_) => {
-                MessageBody::Error(ErrorResponse::with_text(
-                    ErrorCode::FORBIDDEN,
-                    "this node does not store data",
-                ))
-            }
+            MessageBody::StoreReq(req) => self.on_store(now, &sender, &msg.security.certificates, req),
+            MessageBody::FetchReq(req) => self.on_fetch(now, req, false),
+            MessageBody::StatReq(req) => self.on_fetch(now, req, true),
+            MessageBody::FindReq(req) => self.on_find(req),
             _ => MessageBody::Error(ErrorResponse::with_text(ErrorCode::INVALID_MESSAGE, "unknown request")),
         };
         let cache = !matches!(answer, MessageBody::PingAns(_));
@@ -1061,6 +1068,126 @@ impl<T: Topology> Node<T> {
         }
     }
 
+    // ----- storage (§7.4) -----
+
+    /// The values this peer holds.
+    pub fn data_store(&self) -> &DataStore {
+        &self.store
+    }
+
+    /// §7.4.1.1: a Store is taken only by the responsible peer (replica number 0)
+    /// or by a replica whose sender is one of its predecessors; every value must be
+    /// signed by a signer the Kind's policy admits, and for an original store so
+    /// must the request.
+    fn on_store(
+        &mut self,
+        now: Time,
+        sender: &Signer,
+        certificates: &[reload_wire::GenericCertificate],
+        req: reload_wire::StoreReq,
+    ) -> MessageBody {
+        let forbidden = |why: &str| MessageBody::Error(ErrorResponse::with_text(ErrorCode::FORBIDDEN, why));
+        let replica = req.replica_number > 0;
+        if !self.is_joined() || self.cfg.client {
+            return MessageBody::Error(ErrorResponse::with_text(ErrorCode::NOT_FOUND, "not a joined peer"));
+        }
+        if !replica && !self.is_responsible(&req.resource) {
+            return MessageBody::Error(ErrorResponse::with_text(
+                ErrorCode::NOT_FOUND,
+                "this peer is not responsible for the Resource-ID",
+            ));
+        }
+        if replica && !self.topology.neighbor_table().predecessors.contains(&sender.node_id) {
+            return forbidden("replica stores are taken only from a predecessor");
+        }
+        let now_unix = i64::try_from(now.as_micros() / 1_000_000).unwrap_or(i64::MAX);
+        for kd in &req.kind_data {
+            let Some(policy) = self.cfg.kinds.get(kd.kind).map(|d| d.policy) else {
+                continue;
+            };
+            for v in &kd.values {
+                if v.signature.is_anonymous() {
+                    return forbidden("stored values must be signed");
+                }
+                let Ok(input) = reload_trust::stored_data_signature_input(
+                    &req.resource,
+                    kd.kind,
+                    v.storage_time,
+                    &v.value,
+                    &v.signature.identity,
+                ) else {
+                    return forbidden("the value cannot be signed over");
+                };
+                let Some(value_signer) = self.crypto.verify(&input, &v.signature, certificates, now_unix) else {
+                    return forbidden("a value's signature does not verify");
+                };
+                if !access::permits(policy, &req.resource, &v.value, &value_signer) {
+                    return forbidden("the value's signer may not write here (access policy)");
+                }
+                if !replica && !access::permits(policy, &req.resource, &v.value, sender) {
+                    return forbidden("the request's signer may not write here (access policy)");
+                }
+            }
+        }
+        match self
+            .store
+            .store(now, &self.cfg.kinds, &req.resource, &req.kind_data, replica)
+        {
+            Ok(generations) => MessageBody::StoreAns(reload_wire::StoreAns {
+                kind_responses: generations
+                    .into_iter()
+                    .map(|(kind, generation_counter)| reload_wire::StoreKindResponse {
+                        kind,
+                        generation_counter,
+                        replicas: Vec::new(),
+                    })
+                    .collect(),
+            }),
+            Err(e) => MessageBody::Error(store_error(e)),
+        }
+    }
+
+    /// Fetch (§7.4.2) or, with `stat`, Stat (§7.4.3): answered from what this peer holds.
+    fn on_fetch(&mut self, now: Time, req: reload_wire::FetchReq, stat: bool) -> MessageBody {
+        if stat {
+            MessageBody::StatAns(reload_wire::StatAns {
+                kind_responses: req
+                    .specifiers
+                    .iter()
+                    .map(|s| self.store.stat(now, &req.resource, s))
+                    .collect(),
+            })
+        } else {
+            MessageBody::FetchAns(reload_wire::FetchAns {
+                kind_responses: req
+                    .specifiers
+                    .iter()
+                    .map(|s| self.store.fetch(now, &req.resource, s))
+                    .collect(),
+            })
+        }
+    }
+
+    /// Find (§7.4.4).
+    fn on_find(&mut self, req: reload_wire::FindReq) -> MessageBody {
+        if !self.is_responsible(&req.resource) {
+            return MessageBody::Error(ErrorResponse::with_text(
+                ErrorCode::NOT_FOUND,
+                "this peer is not responsible for the Resource-ID",
+            ));
+        }
+        let mut seen = HashSet::new();
+        if req.kinds.iter().any(|k| !seen.insert(*k)) {
+            return MessageBody::Error(ErrorResponse::with_text(
+                ErrorCode::INVALID_MESSAGE,
+                "a Kind-ID appears twice",
+            ));
+        }
+        MessageBody::FindAns(reload_wire::FindAns {
+            results: self.store.find(&req.resource, &req.kinds),
+        })
+    }
+
     fn probe(&self, now: Time, wanted: &[ProbeInformationType]) -> ProbeAns {
         let uptime = u32::try_from(now.since(self.started).as_secs()).unwrap_or(u32::MAX);
         ProbeAns {
@@ -1070,7 +1197,9 @@ impl<T: Topology> Node<T> {
                     ProbeInformationType::RESPONSIBLE_SET => {
                         Some(ProbeInformation::ResponsibleSet(self.topology.responsible_ppb()))
                     }
-                    ProbeInformationType::NUM_RESOURCES => Some(ProbeInformation::NumResources(0)),
+                    ProbeInformationType::NUM_RESOURCES => {
+                        Some(ProbeInformation::NumResources(self.store.resource_count() as u32))
+                    }
                     ProbeInformationType::UPTIME => Some(ProbeInformation::Uptime(uptime)),
                     _ => None,
                 })
@@ -1708,6 +1837,7 @@ impl<T: Topology> Node<T> {
             Timer::Sweep => {
                 self.answered.retain(|_, (expiry, _)| *expiry > now);
                 self.reassembler.expire(now);
+                self.store.expire(now);
                 self.schedule(now + self.cfg.request_lifetime, Timer::Sweep);
             }
         }
@@ -1761,5 +1891,31 @@ impl Node<Chord> {
     /// The finger table (`None` for invalid entries).
     pub fn fingers(&self) -> Vec<Option<NodeId>> {
         self.topology.fingers()
+    }
+}
+
+/// The Error response for a refused Store (§7.4.1.2).
+fn store_error(e: StoreError) -> ErrorResponse {
+    match e {
+        StoreError::UnknownKinds(kinds) => ErrorResponse::unknown_kinds(&kinds)
+            .unwrap_or_else(|_| ErrorResponse::with_text(ErrorCode::UNKNOWN_KIND, "unknown Kinds")),
+        StoreError::GenerationCounterTooLow(current) => {
+            let ans = reload_wire::StoreAns {
+                kind_responses: current
+                    .into_iter()
+                    .map(|(kind, generation_counter)| reload_wire::StoreKindResponse {
+                        kind,
+                        generation_counter,
+                        replicas: Vec::new(),
+                    })
+                    .collect(),
+            };
+            ErrorResponse::generation_counter_too_low(&ans).unwrap_or_else(|_| {
+                ErrorResponse::with_text(ErrorCode::GENERATION_COUNTER_TOO_LOW, "generation counter too low")
+            })
+        }
+        StoreError::DataTooLarge(why) => ErrorResponse::with_text(ErrorCode::DATA_TOO_LARGE, why),
+        StoreError::Invalid(why) => ErrorResponse::with_text(ErrorCode::INVALID_MESSAGE, why),
+        StoreError::DataTooOld => ErrorResponse::with_text(ErrorCode::DATA_TOO_OLD, "older than the stored value"),
     }
 }
