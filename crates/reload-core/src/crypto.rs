@@ -19,6 +19,19 @@ pub fn signed_message(
     body: MessageBody,
     max_size: usize,
 ) -> Result<Vec<u8>, EncodeError> {
+    signed_message_with(crypto, header, body, Vec::new(), max_size)
+}
+
+/// [`signed_message`] with more certificates in the security block: those of the
+/// signers of values the message carries (§6.3.4: "all the certificates necessary
+/// to verify every signature in both the message and the internal message objects").
+pub fn signed_message_with(
+    crypto: &dyn MessageCrypto,
+    header: ForwardingHeader,
+    body: MessageBody,
+    extra_certificates: Vec<GenericCertificate>,
+    max_size: usize,
+) -> Result<Vec<u8>, EncodeError> {
     let contents = MessageContents::new(body);
     let identity = crypto.identity();
     let input = reload_wire::message::message_signature_input(
@@ -31,11 +44,33 @@ pub fn signed_message(
         header,
         contents,
         security: SecurityBlock {
-            certificates: crypto.certificates(),
+            certificates: {
+                let mut certs = crypto.certificates();
+                for c in extra_certificates {
+                    if !certs.contains(&c) {
+                        certs.push(c);
+                    }
+                }
+                certs
+            },
             signature: crypto.sign(&input),
         },
     }
     .encode_limited(max_size)
+}
+
+/// Signs a value for storage (§7.1) with `crypto`'s identity: over resource, kind,
+/// storage time, value (array index zeroed) and identity.
+pub fn sign_stored_data(
+    crypto: &dyn MessageCrypto,
+    resource: &reload_wire::ResourceId,
+    kind: reload_wire::KindId,
+    mut data: reload_wire::StoredData,
+) -> Result<reload_wire::StoredData, EncodeError> {
+    let identity = crypto.identity();
+    let input = reload_trust::stored_data_signature_input(resource, kind, data.storage_time, &data.value, &identity)?;
+    data.signature = crypto.sign(&input);
+    Ok(data)
 }
 
 /// Signs and verifies messages.

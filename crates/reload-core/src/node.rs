@@ -158,6 +158,8 @@ enum Purpose {
     /// A Ping to a routing entry that gets no Updates, to find out that it failed
     /// (§6.5.3, §10.7.2).
     Liveness,
+    /// A replica Store to a successor (§10.4).
+    Replicate,
 }
 
 /// A request this node originated and awaits an answer to (§6.2.1).
@@ -1064,7 +1066,7 @@ impl<T: Topology> Node<T> {
                     );
                 }
             }
-            Purpose::Update | Purpose::Leave | Purpose::Liveness => {}
+            Purpose::Update | Purpose::Leave | Purpose::Liveness | Purpose::Replicate => {}
         }
     }
 
@@ -1133,18 +1135,61 @@ impl<T: Topology> Node<T> {
             .store
             .store(now, &self.cfg.kinds, &req.resource, &req.kind_data, replica)
         {
-            Ok(generations) => MessageBody::StoreAns(reload_wire::StoreAns {
-                kind_responses: generations
-                    .into_iter()
-                    .map(|(kind, generation_counter)| reload_wire::StoreKindResponse {
-                        kind,
-                        generation_counter,
-                        replicas: Vec::new(),
-                    })
-                    .collect(),
-            }),
+            Ok(generations) => {
+                let replicas = if replica {
+                    Vec::new()
+                } else {
+                    self.replicate(now, &req, &generations, certificates)
+                };
+                MessageBody::StoreAns(reload_wire::StoreAns {
+                    kind_responses: generations
+                        .into_iter()
+                        .map(|(kind, generation_counter)| reload_wire::StoreKindResponse {
+                            kind,
+                            generation_counter,
+                            replicas: replicas.clone(),
+                        })
+                        .collect(),
+                })
+            }
             Err(e) => MessageBody::Error(store_error(e)),
         }
+    }
+
+    /// §10.4: the responsible peer stores what it took on its two successors, with
+    /// replica numbers 1 and 2 and its own generation counters, carrying the value
+    /// signers' certificates along. Returns the replicas.
+    fn replicate(
+        &mut self,
+        now: Time,
+        req: &reload_wire::StoreReq,
+        generations: &[(reload_wire::KindId, u64)],
+        certificates: &[reload_wire::GenericCertificate],
+    ) -> Vec<NodeId> {
+        let successors: Vec<NodeId> = self.topology.neighbor_table().successors.into_iter().take(2).collect();
+        for (i, succ) in successors.iter().enumerate() {
+            let kind_data = req
+                .kind_data
+                .iter()
+                .filter_map(|kd| {
+                    let generation = generations.iter().find(|(k, _)| *k == kd.kind)?.1;
+                    Some(reload_wire::StoreKindData {
+                        kind: kd.kind,
+                        generation_counter: generation,
+                        values: kd.values.clone(),
+                    })
+                })
+                .collect();
+            let body = MessageBody::StoreReq(reload_wire::StoreReq {
+                resource: req.resource.clone(),
+                replica_number: (i + 1) as u8,
+                kind_data,
+            });
+            self.stats.replica_stores_sent += 1;
+            let certs = certificates.to_vec();
+            self.send_request_with(now, vec![Destination::node(*succ)], body, certs, Purpose::Replicate);
+        }
+        successors
     }
 
     /// Fetch (§7.4.2) or, with `stat`, Stat (§7.4.3): answered from what this peer holds.
@@ -1645,7 +1690,17 @@ impl<T: Topology> Node<T> {
     }
 
     fn build(&mut self, header: ForwardingHeader, body: MessageBody) -> Option<Vec<u8>> {
-        match crate::crypto::signed_message(self.crypto.as_ref(), header, body, self.cfg.max_message_size) {
+        self.build_with(header, body, Vec::new())
+    }
+
+    fn build_with(
+        &mut self,
+        header: ForwardingHeader,
+        body: MessageBody,
+        certificates: Vec<reload_wire::GenericCertificate>,
+    ) -> Option<Vec<u8>> {
+        let max = self.cfg.max_message_size;
+        match crate::crypto::signed_message_with(self.crypto.as_ref(), header, body, certificates, max) {
             Ok(b) => Some(b),
             Err(_) => {
                 self.stats.send_too_large += 1;
@@ -1655,6 +1710,17 @@ impl<T: Topology> Node<T> {
     }
 
     fn send_request(&mut self, now: Time, destination_list: Vec<Destination>, body: MessageBody, purpose: Purpose) {
+        self.send_request_with(now, destination_list, body, Vec::new(), purpose);
+    }
+
+    fn send_request_with(
+        &mut self,
+        now: Time,
+        destination_list: Vec<Destination>,
+        body: MessageBody,
+        certificates: Vec<reload_wire::GenericCertificate>,
+        purpose: Purpose,
+    ) {
         let txid = TransactionId(self.rng.next_u64());
         let expected_responder = match destination_list.last() {
             Some(Destination::Node { node_id }) if !node_id.is_wildcard() => Some(*node_id),
@@ -1663,7 +1729,7 @@ impl<T: Topology> Node<T> {
         let mut header = ForwardingHeader::new(self.cfg.overlay, txid, destination_list);
         header.ttl = self.cfg.initial_ttl;
         header.configuration_sequence = self.cfg.configuration_sequence;
-        let Some(bytes) = self.build(header.clone(), body) else {
+        let Some(bytes) = self.build_with(header.clone(), body, certificates) else {
             if let Purpose::App(request) = purpose {
                 self.events.push_back(Event::Response {
                     request,
@@ -1867,7 +1933,10 @@ impl<T: Topology> Node<T> {
                     self.peer_lost(now, peer);
                 }
             }
-            Purpose::Attach(AttachPurpose::Finger) | Purpose::Leave | Purpose::PartitionCheck { .. } => {}
+            Purpose::Attach(AttachPurpose::Finger)
+            | Purpose::Leave
+            | Purpose::PartitionCheck { .. }
+            | Purpose::Replicate => {}
         }
     }
 

@@ -36,6 +36,8 @@ pub struct Stats {
     pub leaves_received: u64,
     /// Neighbors or fingers lost.
     pub neighbor_failures: u64,
+    /// Replica Stores sent to successors (§10.4).
+    pub replica_stores_sent: u64,
     /// Partitions found by the partition check (§10.7.4.4).
     pub partitions_detected: u64,
     /// Links closed because no table needed them.

@@ -15,4 +15,4 @@ pub mod sim;
 
 pub use config::{Churn, Latency, SessionTimes, SimConfig};
 pub use report::Report;
-pub use sim::Simulator;
+pub use sim::{Simulator, StorageOutcome};

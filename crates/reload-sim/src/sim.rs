@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use reload_core::{Action, Event, Failure, LinkId, Node, NodeConfig, RequestId, StandInCrypto, Time, ring};
+use reload_core::{Action, Answer, Event, Failure, LinkId, Node, NodeConfig, RequestId, StandInCrypto, Time, ring};
 use reload_wire::{Destination, MessageBody, MessageCode, NodeId, OverlayHash, PingReq, RawMessage, Reader};
 
 use crate::config::{SessionTimes, SimConfig};
@@ -32,6 +32,8 @@ enum Ev {
     LookupFrom { node: usize, target: u128 },
     Leave { node: usize },
     Inject { to: usize, from: usize, bytes: Vec<u8> },
+    StoreOwn { node: usize },
+    FetchOwnOf { node: usize, owner: usize },
     Sample,
     ScriptedCrash,
     LinkFailure,
@@ -104,6 +106,34 @@ pub struct Simulator {
     scripted_lookups: HashMap<(usize, RequestId), u128>,
     scripted: Vec<(usize, u128, Option<usize>)>,
     lookup_txids: HashSet<reload_wire::TransactionId>,
+    scripted_storage: HashMap<(usize, RequestId), bool>,
+    storage_outcomes: Vec<StorageOutcome>,
+}
+
+/// The outcome of a scripted Store or Fetch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageOutcome {
+    /// A Store was answered with StoreAns naming these many replicas.
+    Stored {
+        /// The node that stored.
+        node: usize,
+        /// Replicas the responsible peer named.
+        replicas: usize,
+    },
+    /// A Fetch was answered with this many existing values.
+    Fetched {
+        /// The node that fetched.
+        node: usize,
+        /// Values that exist.
+        values: usize,
+    },
+    /// The request failed (error or timeout).
+    Failed {
+        /// The node that asked.
+        node: usize,
+        /// What went wrong.
+        why: String,
+    },
 }
 
 impl Simulator {
@@ -129,6 +159,8 @@ impl Simulator {
             scripted_lookups: HashMap::new(),
             scripted: Vec::new(),
             lookup_txids: HashSet::new(),
+            scripted_storage: HashMap::new(),
+            storage_outcomes: Vec::new(),
             cfg,
         }
     }
@@ -205,6 +237,22 @@ impl Simulator {
     /// Feeds raw bytes to node `idx` as if they arrived on its link to `from` at `at`.
     pub fn inject_at(&mut self, idx: usize, from: usize, bytes: Vec<u8>, at: Time) {
         self.push(at, Ev::Inject { to: idx, from, bytes });
+    }
+
+    /// Node `idx` stores a CERTIFICATE_BY_NODE value at the hash of its own Node-ID
+    /// (NODE-MATCH, §8) at `at`, signed by the stand-in.
+    pub fn store_own_at(&mut self, idx: usize, at: Time) {
+        self.push(at, Ev::StoreOwn { node: idx });
+    }
+
+    /// Node `idx` fetches what `owner` stored with [`Simulator::store_own_at`].
+    pub fn fetch_own_of_at(&mut self, idx: usize, owner: usize, at: Time) {
+        self.push(at, Ev::FetchOwnOf { node: idx, owner });
+    }
+
+    /// Outcomes of scripted stores and fetches, in completion order.
+    pub fn storage_outcomes(&self) -> &[StorageOutcome] {
+        &self.storage_outcomes
     }
 
     /// Runs every event up to and including `until`.
@@ -444,6 +492,29 @@ impl Simulator {
                     self.drain(node);
                 }
             }
+            Ev::StoreOwn { node } => self.store_own(node),
+            Ev::FetchOwnOf { node, owner } => {
+                if self.nodes[node].alive {
+                    let resource = ring::hash_resource_name(&self.nodes[owner].node.node_id().0);
+                    let spec = reload_wire::StoredDataSpecifier {
+                        kind: reload_wire::KindId::CERTIFICATE_BY_NODE,
+                        generation: 0,
+                        model_specifier: reload_wire::ModelSpecifier::Array(vec![reload_wire::ArrayRange {
+                            first: 0,
+                            last: 0xffff_ffff,
+                        }]),
+                    };
+                    let body = MessageBody::FetchReq(reload_wire::FetchReq {
+                        resource: resource.clone(),
+                        specifiers: vec![spec],
+                    });
+                    let request = self.nodes[node]
+                        .node
+                        .request(self.now, Destination::resource(resource), body);
+                    self.scripted_storage.insert((node, request), false);
+                    self.drain(node);
+                }
+            }
             Ev::Leave { node } => {
                 if self.nodes[node].alive {
                     self.nodes[node].node.leave(self.now);
@@ -510,6 +581,41 @@ impl Simulator {
         }
         let create = bootstrap.is_empty();
         self.nodes[idx].node.start(self.now, bootstrap, create);
+        self.drain(idx);
+    }
+
+    fn store_own(&mut self, idx: usize) {
+        if !self.nodes[idx].alive {
+            return;
+        }
+        let id = self.nodes[idx].node.node_id();
+        let resource = ring::hash_resource_name(&id.0);
+        let kind = reload_wire::KindId::CERTIFICATE_BY_NODE;
+        let data = reload_wire::StoredData {
+            storage_time: self.now.as_micros() / 1000 + 1,
+            lifetime: 86_400,
+            value: reload_wire::StoredDataValue::Array {
+                index: reload_wire::storage::ARRAY_APPEND,
+                value: reload_wire::DataValue::new(id.0.to_vec()),
+            },
+            signature: reload_wire::Signature::synthesized(),
+        };
+        let Ok(data) = reload_core::crypto::sign_stored_data(&StandInCrypto::new(id), &resource, kind, data) else {
+            return;
+        };
+        let body = MessageBody::StoreReq(reload_wire::StoreReq {
+            resource: resource.clone(),
+            replica_number: 0,
+            kind_data: vec![reload_wire::StoreKindData {
+                kind,
+                generation_counter: 0,
+                values: vec![data],
+            }],
+        });
+        let request = self.nodes[idx]
+            .node
+            .request(self.now, Destination::resource(resource), body);
+        self.scripted_storage.insert((idx, request), true);
         self.drain(idx);
     }
 
@@ -752,6 +858,35 @@ impl Simulator {
                 self.metrics.rejoins += 1;
             }
             Event::Response { request, result } => {
+                if let Some(is_store) = self.scripted_storage.remove(&(idx, request)) {
+                    let outcome = match result {
+                        Ok(Answer {
+                            body: MessageBody::StoreAns(a),
+                            ..
+                        }) if is_store => StorageOutcome::Stored {
+                            node: idx,
+                            replicas: a.kind_responses.first().map_or(0, |k| k.replicas.len()),
+                        },
+                        Ok(Answer {
+                            body: MessageBody::FetchAns(a),
+                            ..
+                        }) => StorageOutcome::Fetched {
+                            node: idx,
+                            values: a
+                                .kind_responses
+                                .iter()
+                                .flat_map(|k| &k.values)
+                                .filter(|v| v.value.data_value().exists)
+                                .count(),
+                        },
+                        other => StorageOutcome::Failed {
+                            node: idx,
+                            why: format!("{other:?}"),
+                        },
+                    };
+                    self.storage_outcomes.push(outcome);
+                    return;
+                }
                 if let Some(target) = self.scripted_lookups.remove(&(idx, request)) {
                     let responder = result.ok().and_then(|a| self.by_id.get(&a.responder).copied());
                     self.scripted.push((idx, target, responder));

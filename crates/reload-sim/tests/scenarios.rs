@@ -325,3 +325,40 @@ fn silent_failures_are_found_by_updates_and_pings() {
     }
     lookups_reach_owners(&mut s, &alive, 30);
 }
+
+#[test]
+fn a_stored_value_survives_the_crash_of_its_responsible_peer() {
+    use reload_sim::StorageOutcome;
+    let mut s = sim(14);
+    let peers = spawn_peers(&mut s, 12, 0.0, 1.0);
+    s.run_until(secs(40.0));
+    let owner = peers[4];
+    s.store_own_at(owner, secs(41.0));
+    s.run_until(secs(45.0));
+    // §10.4: the responsible peer took it and replicated it on its two successors.
+    assert_eq!(
+        s.storage_outcomes(),
+        &[StorageOutcome::Stored {
+            node: owner,
+            replicas: 2
+        }]
+    );
+    let resource =
+        reload_core::ring::resource_point(&reload_core::ring::hash_resource_name(&s.node(owner).node_id().0));
+    let responsible = s.owner_of(resource).expect("a responsible peer");
+    assert_eq!(s.node(responsible).data_store().resource_count(), 1);
+    s.crash_at(responsible, secs(46.0));
+    // Failure detection (3.5 s) and reactive recovery make the first replica responsible.
+    s.run_until(secs(70.0));
+    let asker = peers
+        .iter()
+        .copied()
+        .find(|p| *p != responsible && *p != owner)
+        .expect("another peer");
+    s.fetch_own_of_at(asker, owner, secs(71.0));
+    s.run_until(secs(90.0));
+    assert_eq!(
+        s.storage_outcomes()[1],
+        StorageOutcome::Fetched { node: asker, values: 1 }
+    );
+}
