@@ -237,6 +237,7 @@ pub(crate) fn add_stats(t: &mut Stats, s: &Stats) {
     sum!(
         received,
         sent,
+        local_deliveries,
         forwarded,
         retransmissions,
         requests_failed,
@@ -250,22 +251,26 @@ pub(crate) fn add_stats(t: &mut Stats, s: &Stats) {
         join_refused,
         leaves_received,
         neighbor_failures,
+        replica_stores_sent,
+        partitions_detected,
         links_pruned,
         bootstrap_failures,
         connect_failures,
+        fragments_sent,
+        fragments_received,
+        dropped_reassembly,
         dropped_malformed,
         dropped_incompatible,
         dropped_ttl,
         dropped_loop,
+        detours,
         dropped_no_route,
         dropped_bad_signature,
         dropped_unknown_link,
         dropped_unexpected_response,
         dropped_wrong_responder,
         send_no_route,
-        send_too_large,
-        detours,
-        local_deliveries
+        send_too_large
     );
 }
 
