@@ -64,6 +64,9 @@ pub struct SimArgs {
     /// chord-ping-interval (finger refresh).
     #[arg(long, value_parser = parse_duration, default_value = "300s")]
     ping_interval: Duration,
+    /// Values to store after the build (checked for survival after a --crash-fraction).
+    #[arg(long, default_value_t = 0)]
+    values: usize,
     /// Link failures per link per hour (both ends stay up; the link breaks).
     #[arg(long, default_value_t = 0.0)]
     link_failures: f64,
@@ -180,6 +183,7 @@ pub fn run(a: SimArgs) -> Result<()> {
         ping_interval: a.ping_interval,
         settle: a.settle,
         link_failures_per_hour: a.link_failures,
+        values: a.values,
         mtu: a.mtu,
         ..SimConfig::default()
     };
@@ -201,6 +205,9 @@ pub fn run(a: SimArgs) -> Result<()> {
         b.finish_and_clear();
     }
     print!("{}", report.summary());
+    if let Some(line) = report.storage_summary() {
+        print!("{line}");
+    }
     if let Some(path) = &a.report {
         std::fs::write(path, report.to_json()).with_context(|| format!("writing {}", path.display()))?;
         println!("report written to {}", path.display());

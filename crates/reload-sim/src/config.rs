@@ -102,6 +102,10 @@ pub struct SimConfig {
     pub ping_padding: usize,
     /// How often each peer checks for a partition (§10.7.4.4).
     pub partition_check_interval: Duration,
+    /// Values to store once the ring is built (TURN-SERVICE entries at H(Node-ID || i),
+    /// NODE-MULTIPLE), from random peers; with `crash_fraction` the report says how
+    /// many stay fetchable after the crash.
+    pub values: usize,
     /// Link failures: expected failures per link per hour while the workload runs
     /// (both ends stay up; the link breaks and both notice after failure detection).
     pub link_failures_per_hour: f64,
@@ -136,6 +140,7 @@ impl Default for SimConfig {
             ping_padding: 0,
             partition_check_interval: Duration::from_secs(300),
             link_failures_per_hour: 0.0,
+            values: 0,
         }
     }
 }

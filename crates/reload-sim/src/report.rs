@@ -19,6 +19,10 @@ pub struct Metrics {
     pub(crate) crashes: u64,
     pub(crate) leaves: u64,
     pub(crate) link_failures: u64,
+    pub(crate) values_stored: u64,
+    pub(crate) values_with_live_copy: u64,
+    pub(crate) values_fetchable: u64,
+    pub(crate) live_copies: u64,
     hops: Vec<u8>,
     latencies_us: Vec<u64>,
     lookups_ok: u64,
@@ -204,6 +208,8 @@ pub struct Report {
     pub leaves: u64,
     /// Links broken by the link failure model.
     pub link_failures: u64,
+    /// The value workload, if any.
+    pub storage: Option<StorageReport>,
     /// Lookups.
     pub lookups: Lookups,
     /// Traffic.
@@ -219,6 +225,23 @@ pub struct Report {
     /// Measurements of the host running the simulation. Everything else in the
     /// report is a function of the configuration and seed; these are not.
     pub host: Host,
+}
+
+/// How stored values fared.
+#[derive(Clone, Debug, Serialize)]
+pub struct StorageReport {
+    /// Values the responsible peers accepted.
+    pub values_stored: u64,
+    /// Values that still had a copy on a live peer when they were checked.
+    pub with_live_copy: u64,
+    /// Values a Fetch still found.
+    pub fetchable: u64,
+    /// fetchable / stored.
+    pub fetchable_rate: f64,
+    /// fetchable / with a live copy.
+    pub fetchable_of_surviving: f64,
+    /// Live copies per stored value when checked (3 when nothing was lost).
+    pub mean_live_copies: f64,
 }
 
 /// What the machine running the simulation measured.
@@ -324,6 +347,14 @@ impl Report {
             crashes: m.crashes,
             leaves: m.leaves,
             link_failures: m.link_failures,
+            storage: (cfg.values > 0).then(|| StorageReport {
+                values_stored: m.values_stored,
+                with_live_copy: m.values_with_live_copy,
+                fetchable: m.values_fetchable,
+                fetchable_rate: m.values_fetchable as f64 / m.values_stored.max(1) as f64,
+                fetchable_of_surviving: m.values_fetchable as f64 / m.values_with_live_copy.max(1) as f64,
+                mean_live_copies: m.live_copies as f64 / m.values_stored.max(1) as f64,
+            }),
             lookups: Lookups {
                 issued: finished + m.lookups_abandoned,
                 succeeded: m.lookups_ok,
@@ -407,6 +438,20 @@ impl Report {
             self.link_failures,
             self.security,
         )
+    }
+
+    /// The storage line of the summary, if values were stored.
+    pub fn storage_summary(&self) -> Option<String> {
+        let s = self.storage.as_ref()?;
+        Some(format!(
+            "values: {} stored, {} with a live copy, {} fetchable ({:.4} of all, {:.4} of those with a copy), {:.2} live copies each\n",
+            s.values_stored,
+            s.with_live_copy,
+            s.fetchable,
+            s.fetchable_rate,
+            s.fetchable_of_surviving,
+            s.mean_live_copies
+        ))
     }
 
     /// The report as JSON without the host measurements: identical for identical

@@ -33,6 +33,8 @@ enum Ev {
     Leave { node: usize },
     Inject { to: usize, from: usize, bytes: Vec<u8> },
     StoreOwn { node: usize },
+    StoreValue,
+    CheckValues,
     FetchOwnOf { node: usize, owner: usize },
     Sample,
     ScriptedCrash,
@@ -108,6 +110,12 @@ pub struct Simulator {
     lookup_txids: HashSet<reload_wire::TransactionId>,
     scripted_storage: HashMap<(usize, RequestId), bool>,
     storage_outcomes: Vec<StorageOutcome>,
+    /// The value workload: stores in flight, stored Resource-IDs, fetches in flight.
+    value_stores: HashMap<(usize, RequestId), reload_wire::ResourceId>,
+    stored_values: Vec<reload_wire::ResourceId>,
+    value_fetches: HashMap<(usize, RequestId), ()>,
+    next_iteration: HashMap<usize, u8>,
+    values_issued: usize,
 }
 
 /// The outcome of a scripted Store or Fetch.
@@ -161,6 +169,11 @@ impl Simulator {
             lookup_txids: HashSet::new(),
             scripted_storage: HashMap::new(),
             storage_outcomes: Vec::new(),
+            value_stores: HashMap::new(),
+            stored_values: Vec::new(),
+            value_fetches: HashMap::new(),
+            next_iteration: HashMap::new(),
+            values_issued: 0,
             cfg,
         }
     }
@@ -343,7 +356,9 @@ impl Simulator {
 
     fn finished(&self) -> bool {
         let Some(t0) = self.workload_start else { return false };
-        let lookups_done = self.lookups_issued >= self.cfg.lookups && self.lookups.is_empty();
+        let lookups_done = self.lookups_issued >= self.cfg.lookups
+            && self.lookups.is_empty()
+            && (self.cfg.values == 0 || (self.metrics.values_stored > 0 && self.value_fetches.is_empty()));
         let time_done = self.now.since(t0) >= self.cfg.duration;
         lookups_done && time_done
     }
@@ -393,8 +408,20 @@ impl Simulator {
         if self.cfg.lookups > 0 {
             self.push(self.now, Ev::Lookup);
         }
+        // Values are stored at 200 per second; a scripted crash waits for them.
+        let storing = Duration::from_secs_f64(self.cfg.values as f64 / 200.0);
+        if self.cfg.values > 0 {
+            self.push(self.now, Ev::StoreValue);
+        }
         if self.cfg.crash_fraction > 0.0 {
-            self.push(self.now + self.cfg.crash_at, Ev::ScriptedCrash);
+            let crash = self.now + storing + self.cfg.crash_at;
+            self.push(crash, Ev::ScriptedCrash);
+            if self.cfg.values > 0 {
+                // Failure detection, reactive recovery, then every value is fetched.
+                self.push(crash + Duration::from_secs(60), Ev::CheckValues);
+            }
+        } else if self.cfg.values > 0 {
+            self.push(self.now + storing + Duration::from_secs(30), Ev::CheckValues);
         }
         if self.cfg.link_failures_per_hour > 0.0 {
             self.schedule_link_failure();
@@ -493,6 +520,8 @@ impl Simulator {
                 }
             }
             Ev::StoreOwn { node } => self.store_own(node),
+            Ev::StoreValue => self.store_value(),
+            Ev::CheckValues => self.check_values(),
             Ev::FetchOwnOf { node, owner } => {
                 if self.nodes[node].alive {
                     let resource = ring::hash_resource_name(&self.nodes[owner].node.node_id().0);
@@ -582,6 +611,93 @@ impl Simulator {
         let create = bootstrap.is_empty();
         self.nodes[idx].node.start(self.now, bootstrap, create);
         self.drain(idx);
+    }
+
+    /// One value of the workload: a random peer stores at H(its Node-ID || i) under
+    /// TURN-SERVICE (NODE-MULTIPLE, up to 20 per peer, §9).
+    fn store_value(&mut self) {
+        if self.values_issued >= self.cfg.values {
+            return;
+        }
+        self.push(self.now + Duration::from_millis(5), Ev::StoreValue);
+        let Some(idx) = self.random_ring_member() else { return };
+        let i = self.next_iteration.entry(idx).or_insert(0);
+        if *i >= 20 {
+            return;
+        }
+        *i += 1;
+        let iteration = *i;
+        self.values_issued += 1;
+        let id = self.nodes[idx].node.node_id();
+        let mut name = id.0.to_vec();
+        name.push(iteration);
+        let resource = ring::hash_resource_name(&name);
+        let kind = reload_wire::KindId::TURN_SERVICE;
+        let data = reload_wire::StoredData {
+            storage_time: self.now.as_micros() / 1000 + 1,
+            lifetime: 86_400,
+            value: reload_wire::StoredDataValue::Single {
+                value: reload_wire::DataValue::new(vec![iteration; 8]),
+            },
+            signature: reload_wire::Signature::synthesized(),
+        };
+        let Ok(data) = reload_core::crypto::sign_stored_data(&StandInCrypto::new(id), &resource, kind, data) else {
+            return;
+        };
+        let body = MessageBody::StoreReq(reload_wire::StoreReq {
+            resource: resource.clone(),
+            replica_number: 0,
+            kind_data: vec![reload_wire::StoreKindData {
+                kind,
+                generation_counter: 0,
+                values: vec![data],
+            }],
+        });
+        let request = self.nodes[idx]
+            .node
+            .request(self.now, Destination::resource(resource.clone()), body);
+        self.value_stores.insert((idx, request), resource);
+        self.drain(idx);
+    }
+
+    /// After the crash: which values still have a live copy, and fetch every one.
+    fn check_values(&mut self) {
+        let live: Vec<usize> = self.ring.values().copied().collect();
+        let values = self.stored_values.clone();
+        let with_copy = values
+            .iter()
+            .filter(|r| live.iter().any(|n| self.nodes[*n].node.data_store().holds(r)))
+            .count();
+        let copies: usize = values
+            .iter()
+            .map(|r| {
+                live.iter()
+                    .filter(|n| self.nodes[**n].node.data_store().holds(r))
+                    .count()
+            })
+            .sum();
+        self.metrics.values_stored = values.len() as u64;
+        self.metrics.values_with_live_copy = with_copy as u64;
+        self.metrics.live_copies = copies as u64;
+        for (k, resource) in values.into_iter().enumerate() {
+            let Some(&asker) = live.get(k % live.len().max(1)) else {
+                return;
+            };
+            let spec = reload_wire::StoredDataSpecifier {
+                kind: reload_wire::KindId::TURN_SERVICE,
+                generation: 0,
+                model_specifier: reload_wire::ModelSpecifier::Single,
+            };
+            let body = MessageBody::FetchReq(reload_wire::FetchReq {
+                resource: resource.clone(),
+                specifiers: vec![spec],
+            });
+            let request = self.nodes[asker]
+                .node
+                .request(self.now, Destination::resource(resource), body);
+            self.value_fetches.insert((asker, request), ());
+            self.drain(asker);
+        }
     }
 
     fn store_own(&mut self, idx: usize) {
@@ -858,6 +974,24 @@ impl Simulator {
                 self.metrics.rejoins += 1;
             }
             Event::Response { request, result } => {
+                if let Some(resource) = self.value_stores.remove(&(idx, request)) {
+                    if matches!(
+                        result,
+                        Ok(Answer {
+                            body: MessageBody::StoreAns(_),
+                            ..
+                        })
+                    ) {
+                        self.stored_values.push(resource);
+                    }
+                    return;
+                }
+                if self.value_fetches.remove(&(idx, request)).is_some() {
+                    let found = matches!(&result, Ok(Answer { body: MessageBody::FetchAns(a), .. })
+                        if a.kind_responses.iter().flat_map(|k| &k.values).any(|v| v.value.data_value().exists));
+                    self.metrics.values_fetchable += u64::from(found);
+                    return;
+                }
                 if let Some(is_store) = self.scripted_storage.remove(&(idx, request)) {
                     let outcome = match result {
                         Ok(Answer {

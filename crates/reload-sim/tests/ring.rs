@@ -73,3 +73,20 @@ fn broken_links_between_live_peers_are_repaired() {
         r.summary()
     );
 }
+
+#[test]
+fn every_value_with_a_surviving_copy_is_fetchable_after_a_crash() {
+    let r = Simulator::new(SimConfig {
+        nodes: 100,
+        lookups: 0,
+        values: 500,
+        crash_fraction: 0.2,
+        seed: 31,
+        ..SimConfig::default()
+    })
+    .run(|_| {});
+    let s = r.storage.clone().expect("a storage report");
+    assert!(s.values_stored >= 490, "{s:?}");
+    assert_eq!(s.fetchable, s.with_live_copy, "{s:?}");
+    assert!(s.fetchable_rate > 0.97, "{s:?}");
+}

@@ -127,6 +127,11 @@ impl DataStore {
         self.resources.len()
     }
 
+    /// Whether anything is held at `resource`.
+    pub fn holds(&self, resource: &ResourceId) -> bool {
+        self.resources.contains_key(resource)
+    }
+
     /// The Resource-IDs held, in ring order.
     pub fn resources(&self) -> impl Iterator<Item = &ResourceId> {
         self.resources.keys()
