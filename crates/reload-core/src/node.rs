@@ -229,6 +229,8 @@ pub struct Node<T: Topology = Chord> {
     partition_probe_pending: bool,
     /// The values this peer holds (§7).
     store: DataStore,
+    /// For each Resource-ID this peer is responsible for, the successors that have it.
+    replicated_to: HashMap<ResourceId, Vec<NodeId>>,
 }
 
 const PASSIVE: &[u8] = b"passive";
@@ -269,6 +271,7 @@ impl<T: Topology> Node<T> {
             link_mtu: HashMap::new(),
             partition_probe_pending: false,
             store: DataStore::new(),
+            replicated_to: HashMap::new(),
         }
     }
 
@@ -1099,8 +1102,10 @@ impl<T: Topology> Node<T> {
                 "this peer is not responsible for the Resource-ID",
             ));
         }
-        if replica && !self.topology.neighbor_table().predecessors.contains(&sender.node_id) {
-            return forbidden("replica stores are taken only from a predecessor");
+        // §7.4.1.1, §10.4: replica stores come from the replica set (a predecessor
+        // that is responsible, or a successor handing over data it was responsible for).
+        if replica && !self.topology.neighbor_table().all().contains(&sender.node_id) {
+            return forbidden("replica stores are taken only from a neighbor");
         }
         let now_unix = i64::try_from(now.as_micros() / 1_000_000).unwrap_or(i64::MAX);
         for kd in &req.kind_data {
@@ -1139,7 +1144,9 @@ impl<T: Topology> Node<T> {
                 let replicas = if replica {
                     Vec::new()
                 } else {
-                    self.replicate(now, &req, &generations, certificates)
+                    let to = self.replicate(now, &req, &generations, certificates);
+                    self.replicated_to.insert(req.resource.clone(), to.clone());
+                    to
                 };
                 MessageBody::StoreAns(reload_wire::StoreAns {
                     kind_responses: generations
@@ -1610,6 +1617,69 @@ impl<T: Topology> Node<T> {
             self.events
                 .push_back(Event::ResponsibleRangeChanged { predecessor: pred });
         }
+        self.maintain_replicas(now);
+    }
+
+    /// §10.7.3, §6.4.2.3: for each Resource-ID held — if this peer is responsible,
+    /// make sure its two successors have the data; if a new peer took it over, hand
+    /// the data to that peer; if this peer is no longer even a replica (three
+    /// predecessors lie between it and the resource), drop it.
+    fn maintain_replicas(&mut self, now: Time) {
+        if self.state != State::Joined || self.cfg.client || self.store.resource_count() == 0 {
+            return;
+        }
+        let table = self.topology.neighbor_table();
+        let successors: Vec<NodeId> = table.successors.iter().take(2).copied().collect();
+        let me = ring::point(self.cfg.node_id);
+        let third = table.predecessors.get(2).map(|p| ring::point(*p));
+        let resources: Vec<ResourceId> = self.store.resources().cloned().collect();
+        for r in resources {
+            let k = ring::resource_point(&r);
+            if self.topology.is_responsible(k) {
+                let known = self.replicated_to.get(&r).cloned().unwrap_or_default();
+                for (i, s) in successors.iter().enumerate() {
+                    if !known.contains(s) {
+                        self.send_replica(now, &r, *s, (i + 1) as u8);
+                    }
+                }
+                self.replicated_to.insert(r, successors.clone());
+            } else if let Some(owner) = self.topology.successor_of(k) {
+                // Someone else is responsible now. If we were, it may not have the data.
+                if self.replicated_to.remove(&r).is_some() && table.predecessors.contains(&owner) {
+                    self.send_replica(now, &r, owner, 1);
+                }
+                if third.is_some_and(|p3| !ring::in_half_open(k, p3, me)) {
+                    self.stats.resources_dropped += 1;
+                    self.store.remove(&r);
+                }
+            }
+        }
+    }
+
+    /// Sends everything held at `resource` to `to` as replica number `number`,
+    /// with lifetimes lowered by the time already held (§7.4.1.1).
+    fn send_replica(&mut self, now: Time, resource: &ResourceId, to: NodeId, number: u8) {
+        let kind_data: Vec<reload_wire::StoreKindData> = self
+            .store
+            .export(now, resource)
+            .into_iter()
+            .filter(|(_, generation, values)| *generation > 0 && !values.is_empty())
+            .map(|(kind, generation_counter, values)| reload_wire::StoreKindData {
+                kind,
+                generation_counter,
+                values,
+            })
+            .collect();
+        if kind_data.is_empty() {
+            return;
+        }
+        let body = MessageBody::StoreReq(reload_wire::StoreReq {
+            resource: resource.clone(),
+            replica_number: number,
+            kind_data,
+        });
+        self.stats.replica_stores_sent += 1;
+        self.send_request(now, vec![Destination::node(to)], body, Purpose::Replicate);
     }
 
     /// Asks the topology where to look for routing entries (§10.7.4.2) and attaches
@@ -1861,6 +1931,7 @@ impl<T: Topology> Node<T> {
                 if self.state == State::Joined && !self.cfg.client {
                     self.send_neighbor_updates(now);
                     self.ping_routing_entries(now);
+                    self.maintain_replicas(now);
                     self.prune_links(now);
                     let next = self.jitter(self.cfg.update_interval);
                     self.schedule(now + next, Timer::Stabilize);

@@ -36,8 +36,10 @@ pub struct Stats {
     pub leaves_received: u64,
     /// Neighbors or fingers lost.
     pub neighbor_failures: u64,
-    /// Replica Stores sent to successors (§10.4).
+    /// Replica Stores sent to successors (§10.4) and hand-overs (§10.7.3).
     pub replica_stores_sent: u64,
+    /// Resource-IDs dropped because this peer left their replica set (§10.7.3).
+    pub resources_dropped: u64,
     /// Partitions found by the partition check (§10.7.4.4).
     pub partitions_detected: u64,
     /// Links closed because no table needed them.

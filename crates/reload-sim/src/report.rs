@@ -275,6 +275,7 @@ pub(crate) fn add_stats(t: &mut Stats, s: &Stats) {
         leaves_received,
         neighbor_failures,
         replica_stores_sent,
+        resources_dropped,
         partitions_detected,
         links_pruned,
         bootstrap_failures,
