@@ -633,30 +633,12 @@ impl Simulator {
         name.push(iteration);
         let resource = ring::hash_resource_name(&name);
         let kind = reload_wire::KindId::TURN_SERVICE;
-        let data = reload_wire::StoredData {
-            storage_time: self.now.as_micros() / 1000 + 1,
-            lifetime: 86_400,
-            value: reload_wire::StoredDataValue::Single {
-                value: reload_wire::DataValue::new(vec![iteration; 8]),
-            },
-            signature: reload_wire::Signature::synthesized(),
+        let value = reload_wire::StoredDataValue::Single {
+            value: reload_wire::DataValue::new(vec![iteration; 8]),
         };
-        let Ok(data) = reload_core::crypto::sign_stored_data(&StandInCrypto::new(id), &resource, kind, data) else {
-            return;
-        };
-        let body = MessageBody::StoreReq(reload_wire::StoreReq {
-            resource: resource.clone(),
-            replica_number: 0,
-            kind_data: vec![reload_wire::StoreKindData {
-                kind,
-                generation_counter: 0,
-                values: vec![data],
-            }],
-        });
-        let request = self.nodes[idx]
-            .node
-            .request(self.now, Destination::resource(resource.clone()), body);
-        self.value_stores.insert((idx, request), resource);
+        if let Some(request) = self.send_signed_store(idx, &resource, kind, value) {
+            self.value_stores.insert((idx, request), resource);
+        }
         self.drain(idx);
     }
 
@@ -700,25 +682,23 @@ impl Simulator {
         }
     }
 
-    fn store_own(&mut self, idx: usize) {
-        if !self.nodes[idx].alive {
-            return;
-        }
+    /// Node `idx` stores `value` at `resource` under `kind`, signed by its stand-in
+    /// (§7.1), as an original store; returns the request to watch.
+    fn send_signed_store(
+        &mut self,
+        idx: usize,
+        resource: &reload_wire::ResourceId,
+        kind: reload_wire::KindId,
+        value: reload_wire::StoredDataValue,
+    ) -> Option<RequestId> {
         let id = self.nodes[idx].node.node_id();
-        let resource = ring::hash_resource_name(&id.0);
-        let kind = reload_wire::KindId::CERTIFICATE_BY_NODE;
         let data = reload_wire::StoredData {
             storage_time: self.now.as_micros() / 1000 + 1,
             lifetime: 86_400,
-            value: reload_wire::StoredDataValue::Array {
-                index: reload_wire::storage::ARRAY_APPEND,
-                value: reload_wire::DataValue::new(id.0.to_vec()),
-            },
+            value,
             signature: reload_wire::Signature::synthesized(),
         };
-        let Ok(data) = reload_core::crypto::sign_stored_data(&StandInCrypto::new(id), &resource, kind, data) else {
-            return;
-        };
+        let data = reload_core::crypto::sign_stored_data(&StandInCrypto::new(id), resource, kind, data).ok()?;
         let body = MessageBody::StoreReq(reload_wire::StoreReq {
             resource: resource.clone(),
             replica_number: 0,
@@ -730,8 +710,25 @@ impl Simulator {
         });
         let request = self.nodes[idx]
             .node
-            .request(self.now, Destination::resource(resource), body);
-        self.scripted_storage.insert((idx, request), true);
+            .request(self.now, Destination::resource(resource.clone()), body);
+        // The caller registers the request before draining: its answer may come at once.
+        Some(request)
+    }
+
+    fn store_own(&mut self, idx: usize) {
+        if !self.nodes[idx].alive {
+            return;
+        }
+        let id = self.nodes[idx].node.node_id();
+        let resource = ring::hash_resource_name(&id.0);
+        let kind = reload_wire::KindId::CERTIFICATE_BY_NODE;
+        let value = reload_wire::StoredDataValue::Array {
+            index: reload_wire::storage::ARRAY_APPEND,
+            value: reload_wire::DataValue::new(id.0.to_vec()),
+        };
+        if let Some(request) = self.send_signed_store(idx, &resource, kind, value) {
+            self.scripted_storage.insert((idx, request), true);
+        }
         self.drain(idx);
     }
 
