@@ -50,6 +50,10 @@ pub struct NodeConfig {
     pub data_models: DataModels,
     /// The Kinds this peer stores (§7.4.5, §11.1); keep `data_models` in step.
     pub kinds: KindRegistry,
+    /// Report every change to the stored values as a
+    /// [`StorageChange`](crate::storage::StorageChange) for the runtime to make durable
+    /// (real peers); off in the simulator, which keeps everything in memory.
+    pub persist_storage: bool,
 }
 
 impl NodeConfig {
@@ -76,6 +80,7 @@ impl NodeConfig {
             candidates: Vec::new(),
             data_models: DataModels::registered(),
             kinds: KindRegistry::builtin(),
+            persist_storage: false,
         }
     }
 }

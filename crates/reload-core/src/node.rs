@@ -26,7 +26,7 @@ use crate::crypto::MessageCrypto;
 use crate::fragmentation::{self, Reassembler};
 use crate::ring;
 use crate::stats::Stats;
-use crate::storage::{DataStore, Signer, StoreError, access};
+use crate::storage::{DataStore, RestoreSummary, Signer, StorageChange, StoreError, access};
 use crate::time::Time;
 use crate::topology::{Interest, Topology};
 
@@ -242,6 +242,10 @@ impl<T: Topology> Node<T> {
     pub fn new(cfg: NodeConfig, crypto: Box<dyn MessageCrypto>, seed: u64) -> Self {
         let topology = T::for_node(&cfg);
         let reassembler = Reassembler::new(cfg.reassembly_limit, cfg.max_message_size, cfg.request_lifetime);
+        let mut store = DataStore::new();
+        if cfg.persist_storage {
+            store.track_changes();
+        }
         Node {
             cfg,
             crypto,
@@ -270,7 +274,7 @@ impl<T: Topology> Node<T> {
             reassembler,
             link_mtu: HashMap::new(),
             partition_probe_pending: false,
-            store: DataStore::new(),
+            store,
             replicated_to: HashMap::new(),
         }
     }
@@ -667,6 +671,29 @@ impl<T: Topology> Node<T> {
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// The changes to stored values since the last call (with
+    /// [`NodeConfig::persist_storage`]). The runtime must make them durable before it
+    /// sends the transmits queued with them: a StoreAns then never acknowledges a
+    /// value that a crash could still lose. Taking them all at once lets the runtime
+    /// commit them in one transaction.
+    pub fn take_storage_changes(&mut self) -> Vec<StorageChange> {
+        self.store.take_changes()
+    }
+
+    /// Loads the records of an earlier run into the store, before [`Node::start`].
+    /// Values that expired meanwhile are purged (§7: lifetime). Once the node has
+    /// joined, the usual replica maintenance reconciles with the neighbors (§10.7.3):
+    /// what this peer is responsible for goes to its successors, what another peer now
+    /// owns is handed to it, and newer values from the neighbors replace older ones by
+    /// storage time (§7.4.1.1), so nothing is lost and nothing is kept twice.
+    pub fn restore_storage(
+        &mut self,
+        now: Time,
+        records: impl IntoIterator<Item = (ResourceId, Vec<u8>)>,
+    ) -> RestoreSummary {
+        self.store.restore(now, &self.cfg.kinds, records)
     }
 
     /// When [`Node::handle_timeout`] should next be called.

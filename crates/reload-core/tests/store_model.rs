@@ -1,11 +1,12 @@
-//! Property: any sequence of stores and fetches on one peer gives what a plain map
-//! of "latest value by storage time" gives (RFC 6940 §7.2, §7.4).
+//! Property: any sequence of stores, fetches and restarts on one peer gives what a
+//! plain map of "latest value by storage time" gives (RFC 6940 §7.2, §7.4). A
+//! restart reloads the store from the records its changes left: nothing is lost.
 
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use reload_core::Time;
-use reload_core::storage::{AccessPolicy, DataStore, KindDef, KindRegistry, StoreError};
+use reload_core::storage::{AccessPolicy, DataStore, KindDef, KindRegistry, MemoryBackend, StorageBackend, StoreError};
 use reload_wire::*;
 
 const DICT: KindId = KindId(0xf000_0003);
@@ -22,6 +23,8 @@ enum Op {
         key: u8,
     },
     FetchAll,
+    /// The peer stops and starts again from its persisted records.
+    Restart,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -30,6 +33,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(key, time, value, exists)| Op::Store { key, time, value, exists }),
         1 => (0u8..5).prop_map(|key| Op::Fetch { key }),
         1 => Just(Op::FetchAll),
+        1 => Just(Op::Restart),
     ]
 }
 
@@ -77,6 +81,8 @@ proptest! {
         let reg = registry();
         let resource = ResourceId::from(NodeId([3; 16]));
         let mut store = DataStore::new();
+        store.track_changes();
+        let mut disk = MemoryBackend::new();
         let mut model: BTreeMap<u8, StoredData> = BTreeMap::new();
         let mut generation = 0u64;
         let now = Time::ZERO;
@@ -122,7 +128,18 @@ proptest! {
                     let want: Vec<StoredData> = model.values().cloned().collect();
                     prop_assert_eq!(f.values, want);
                 }
+                Op::Restart => {
+                    store = DataStore::new();
+                    store.track_changes();
+                    let records = disk.load().expect("memory never fails");
+                    let summary = store.restore(now, &reg, records);
+                    prop_assert_eq!(summary.values, model.len());
+                    prop_assert_eq!(summary.unreadable + summary.expired + summary.dropped_kinds, 0);
+                    prop_assert_eq!(store.generation(&resource, DICT), generation);
+                }
             }
+            let changes = store.take_changes();
+            disk.apply(&changes).expect("memory never fails");
         }
     }
 }

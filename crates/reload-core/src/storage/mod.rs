@@ -7,8 +7,10 @@
 
 pub mod access;
 pub mod kind;
+pub mod persist;
 pub mod store;
 
 pub use access::{AccessPolicy, Signer};
 pub use kind::{KindDef, KindRegistry};
+pub use persist::{MemoryBackend, RestoreSummary, StorageBackend, StorageChange};
 pub use store::{DataStore, StoreError};

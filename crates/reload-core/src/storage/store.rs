@@ -5,7 +5,7 @@
 //! the store enforces what depends on what it already holds: storage times,
 //! generation counters, sizes and counts, atomicity across the Kinds of one request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use reload_wire::storage::ARRAY_APPEND;
@@ -17,6 +17,7 @@ use reload_wire::{
 use sha1::{Digest, Sha1};
 
 use super::kind::{KindDef, KindRegistry};
+use super::persist::{KindRecord, RestoreSummary, StorageChange, decode_record, encode_record};
 use crate::ring;
 use crate::time::Time;
 
@@ -57,6 +58,30 @@ impl Values {
             Values::Single(v) => v.iter().collect(),
             Values::Array(m) => m.values().collect(),
             Values::Dictionary(m) => m.values().collect(),
+        }
+    }
+
+    fn model(&self) -> DataModel {
+        match self {
+            Values::Single(_) => DataModel::Single,
+            Values::Array(_) => DataModel::Array,
+            Values::Dictionary(_) => DataModel::Dictionary,
+        }
+    }
+
+    /// Puts a restored value in its place (index or key taken from the value).
+    fn put(&mut self, held: Held) {
+        match (self, &held.data.value) {
+            (Values::Single(v), StoredDataValue::Single { .. }) => *v = Some(held),
+            (Values::Array(m), StoredDataValue::Array { index, .. }) => {
+                m.insert(*index, held);
+            }
+            (Values::Dictionary(m), StoredDataValue::Dictionary { key, .. }) => {
+                m.insert(key.clone(), held);
+            }
+            // The record's model and the value's disagree only if the record was
+            // damaged; StoredData::decode reads the value by the record's model.
+            _ => {}
         }
     }
 
@@ -114,6 +139,9 @@ impl StoreError {
 #[derive(Clone, Debug, Default)]
 pub struct DataStore {
     resources: BTreeMap<ResourceId, BTreeMap<KindId, KindEntry>>,
+    /// Resource-IDs changed since the last [`DataStore::take_changes`], when
+    /// changes are tracked for persistence.
+    changed: Option<BTreeSet<ResourceId>>,
 }
 
 impl DataStore {
@@ -195,6 +223,8 @@ impl DataStore {
         } else {
             self.resources.insert(resource.clone(), staged);
         }
+        // Even a store that changed no value may have extended an expiry.
+        self.touch(resource);
         Ok(result)
     }
 
@@ -209,11 +239,18 @@ impl DataStore {
 
     /// Drops every value whose lifetime has run out (§7: lifetime).
     pub fn expire(&mut self, now: Time) {
-        for kinds in self.resources.values_mut() {
+        for (resource, kinds) in self.resources.iter_mut() {
+            let before: usize = kinds.values().map(|e| e.values.len()).sum();
             for e in kinds.values_mut() {
                 e.values.expire(now);
             }
             kinds.retain(|_, e| e.values.len() > 0);
+            let after: usize = kinds.values().map(|e| e.values.len()).sum();
+            if after != before {
+                if let Some(changed) = self.changed.as_mut() {
+                    changed.insert(resource.clone());
+                }
+            }
         }
         self.resources.retain(|_, k| !k.is_empty());
     }
@@ -292,7 +329,114 @@ impl DataStore {
 
     /// Forgets a resource (after handing it to the peer now responsible, §10.7.3).
     pub fn remove(&mut self, resource: &ResourceId) {
-        self.resources.remove(resource);
+        if self.resources.remove(resource).is_some() {
+            self.touch(resource);
+        }
+    }
+
+    // ----- persistence -----
+
+    /// From now on, remember which Resource-IDs change, for [`DataStore::take_changes`].
+    pub fn track_changes(&mut self) {
+        self.changed.get_or_insert_with(BTreeSet::new);
+    }
+
+    fn touch(&mut self, resource: &ResourceId) {
+        if let Some(changed) = self.changed.as_mut() {
+            changed.insert(resource.clone());
+        }
+    }
+
+    /// The changes since the last call, in Resource-ID order: each changed
+    /// Resource-ID's whole state, or its removal. Empty unless tracking is on.
+    pub fn take_changes(&mut self) -> Vec<StorageChange> {
+        let Some(changed) = self.changed.as_mut() else {
+            return Vec::new();
+        };
+        let changed = std::mem::take(changed);
+        changed
+            .into_iter()
+            .map(|resource| match self.record(&resource) {
+                Some(record) => StorageChange::Put { resource, record },
+                None => StorageChange::Remove { resource },
+            })
+            .collect()
+    }
+
+    /// The record of `resource`, or `None` when nothing is held there. A state that
+    /// cannot be encoded (it was decoded from the wire, so it can) counts as empty.
+    fn record(&self, resource: &ResourceId) -> Option<Vec<u8>> {
+        let kinds = self.resources.get(resource)?;
+        let records: Vec<KindRecord> = kinds
+            .iter()
+            .map(|(kind, e)| KindRecord {
+                kind: *kind,
+                model: e.values.model(),
+                generation: e.generation,
+                values: e
+                    .values
+                    .all()
+                    .into_iter()
+                    .map(|h| (h.expires, h.data.clone()))
+                    .collect(),
+            })
+            .collect();
+        encode_record(&records).ok()
+    }
+
+    /// Loads records saved by an earlier run (before the node starts). Values that
+    /// expired meanwhile are purged, and Kinds the overlay no longer defines with
+    /// the same data model are dropped; either way the record is rewritten.
+    pub fn restore(
+        &mut self,
+        now: Time,
+        registry: &KindRegistry,
+        records: impl IntoIterator<Item = (ResourceId, Vec<u8>)>,
+    ) -> RestoreSummary {
+        let mut summary = RestoreSummary::default();
+        for (resource, bytes) in records {
+            let Ok(kinds) = decode_record(&bytes) else {
+                summary.unreadable += 1;
+                self.touch(&resource);
+                continue;
+            };
+            let mut entries = BTreeMap::new();
+            let mut purged = false;
+            for k in kinds {
+                if registry.get(k.kind).map(|d| d.model) != Some(k.model) {
+                    summary.dropped_kinds += 1;
+                    purged = true;
+                    continue;
+                }
+                let mut values = Values::new(k.model);
+                for (expires, data) in k.values {
+                    if expires <= now {
+                        summary.expired += 1;
+                        purged = true;
+                    } else {
+                        summary.values += 1;
+                        values.put(Held { data, expires });
+                    }
+                }
+                if values.len() > 0 {
+                    entries.insert(
+                        k.kind,
+                        KindEntry {
+                            generation: k.generation,
+                            values,
+                        },
+                    );
+                }
+            }
+            if purged {
+                self.touch(&resource);
+            }
+            if !entries.is_empty() {
+                summary.resources += 1;
+                self.resources.insert(resource, entries);
+            }
+        }
+        summary
     }
 }
 
@@ -766,5 +910,158 @@ mod tests {
         );
         let out = s.export(t + Duration::from_secs(20), &r());
         assert_eq!(out[0].2[0].lifetime, 40);
+    }
+
+    /// Applies what the store reports to an in-memory "disk".
+    fn sync(s: &mut DataStore, disk: &mut BTreeMap<ResourceId, Vec<u8>>) {
+        for c in s.take_changes() {
+            match c {
+                StorageChange::Put { resource, record } => {
+                    disk.insert(resource, record);
+                }
+                StorageChange::Remove { resource } => {
+                    disk.remove(&resource);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn changes_are_reported_only_when_tracked() {
+        let (mut s, reg, t) = (DataStore::new(), registry(), Time::ZERO);
+        assert!(
+            s.store(t, &reg, &r(), &[kd(SINGLE, 0, vec![single(1, b"a")])], false)
+                .is_ok()
+        );
+        assert!(s.take_changes().is_empty(), "the simulator's stores pay nothing");
+        s.track_changes();
+        assert!(
+            s.store(t, &reg, &r(), &[kd(SINGLE, 0, vec![single(2, b"b")])], false)
+                .is_ok()
+        );
+        let changes = s.take_changes();
+        assert!(matches!(changes.as_slice(), [StorageChange::Put { resource, .. }] if *resource == r()));
+        assert!(s.take_changes().is_empty(), "taken once");
+        // A refused store changes nothing and reports nothing.
+        assert!(
+            s.store(t, &reg, &r(), &[kd(SINGLE, 0, vec![single(1, b"old")])], false)
+                .is_err()
+        );
+        assert!(s.take_changes().is_empty());
+        s.remove(&r());
+        assert_eq!(s.take_changes(), vec![StorageChange::Remove { resource: r() }]);
+    }
+
+    #[test]
+    fn a_restored_store_answers_as_before_in_every_data_model() {
+        let (mut s, reg, t) = (DataStore::new(), registry(), Time::ZERO);
+        s.track_changes();
+        let mut disk = BTreeMap::new();
+        let req = [
+            kd(SINGLE, 0, vec![single(1, b"a")]),
+            kd(ARRAY, 0, vec![at(0, 1, b"x"), at(5, 1, b"y")]),
+            kd(DICT, 0, vec![entry(b"k", 1, b"v"), entry(b"l", 1, b"w")]),
+        ];
+        assert!(s.store(t, &reg, &r(), &req, false).is_ok());
+        assert!(
+            s.store(t, &reg, &r(), &[kd(SINGLE, 1, vec![single(2, b"b")])], false)
+                .is_ok()
+        );
+        sync(&mut s, &mut disk);
+        let mut back = DataStore::new();
+        let later = t + Duration::from_secs(10);
+        let summary = back.restore(later, &reg, disk.clone());
+        assert_eq!(
+            summary,
+            RestoreSummary {
+                resources: 1,
+                values: 5,
+                ..RestoreSummary::default()
+            }
+        );
+        for (kind, ms) in [
+            (SINGLE, ModelSpecifier::Single),
+            (ARRAY, ModelSpecifier::Array(vec![ArrayRange { first: 0, last: 9 }])),
+            (DICT, ModelSpecifier::Dictionary(Vec::new())),
+        ] {
+            assert_eq!(
+                back.fetch(later, &r(), &spec(kind, 0, ms.clone())),
+                s.fetch(later, &r(), &spec(kind, 0, ms))
+            );
+        }
+        assert_eq!(back.generation(&r(), SINGLE), 2);
+        assert_eq!(
+            back.export(later, &r()),
+            s.export(later, &r()),
+            "lifetimes count from the original store"
+        );
+    }
+
+    #[test]
+    fn restore_purges_expired_values_drops_unknown_kinds_and_survives_damage() {
+        let (mut s, reg, t) = (DataStore::new(), registry(), Time::ZERO);
+        s.track_changes();
+        let mut disk = BTreeMap::new();
+        let mut short = single(1, b"short");
+        short.lifetime = 5;
+        assert!(
+            s.store(
+                t,
+                &reg,
+                &r(),
+                &[kd(SINGLE, 0, vec![short]), kd(DICT, 0, vec![entry(b"k", 1, b"v")])],
+                false
+            )
+            .is_ok()
+        );
+        let other = ResourceId::from(NodeId([7; 16]));
+        assert!(
+            s.store(t, &reg, &other, &[kd(ARRAY, 0, vec![at(0, 1, b"x")])], false)
+                .is_ok()
+        );
+        let damaged = ResourceId::from(NodeId([5; 16]));
+        sync(&mut s, &mut disk);
+        disk.insert(damaged.clone(), b"RLD1\x00\x05garbage".to_vec());
+        // The overlay's configuration no longer has the array Kind.
+        let mut fewer = KindRegistry::default();
+        for k in [SINGLE, DICT] {
+            if let Some(def) = reg.get(k) {
+                fewer.add(def.clone());
+            }
+        }
+        let mut back = DataStore::new();
+        back.track_changes();
+        let summary = back.restore(t + Duration::from_secs(30), &fewer, disk.clone());
+        assert_eq!(
+            summary,
+            RestoreSummary {
+                resources: 1,
+                values: 1,
+                expired: 1,
+                dropped_kinds: 1,
+                unreadable: 1,
+            }
+        );
+        assert!(back.holds(&r()) && !back.holds(&other) && !back.holds(&damaged));
+        // What was purged is rewritten: the rest of r(), and removals for the others.
+        sync(&mut back, &mut disk);
+        assert_eq!(disk.len(), 1);
+        let again = DataStore::new().restore(t + Duration::from_secs(30), &fewer, disk);
+        assert_eq!((again.values, again.expired), (1, 0));
+    }
+
+    #[test]
+    fn expiry_is_reported_as_a_change() {
+        let (mut s, reg, t) = (DataStore::new(), registry(), Time::ZERO);
+        s.track_changes();
+        assert!(
+            s.store(t, &reg, &r(), &[kd(SINGLE, 0, vec![single(1, b"a")])], false)
+                .is_ok()
+        );
+        let _ = s.take_changes();
+        s.expire(t + Duration::from_secs(30));
+        assert!(s.take_changes().is_empty(), "nothing expired yet");
+        s.expire(t + Duration::from_secs(61));
+        assert_eq!(s.take_changes(), vec![StorageChange::Remove { resource: r() }]);
     }
 }
