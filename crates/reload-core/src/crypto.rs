@@ -92,6 +92,13 @@ pub trait MessageCrypto {
         certificates: &[GenericCertificate],
         now_unix: i64,
     ) -> Option<Signer>;
+    /// The certificates that verify signatures by `identity`, if this node knows
+    /// them: its own, or one it verified earlier. A peer serving or replicating
+    /// stored values sends these along so the receiver can check each value (§6.3.4).
+    fn certificates_for(&self, identity: &SignerIdentity) -> Vec<GenericCertificate> {
+        let _ = identity;
+        Vec::new()
+    }
     /// Whether this is the insecure stand-in (reports say so).
     fn is_stand_in(&self) -> bool {
         false
@@ -208,6 +215,16 @@ impl MessageCrypto for CertificateCrypto {
 
     fn certificates(&self) -> Vec<GenericCertificate> {
         self.credentials.certificates()
+    }
+
+    fn certificates_for(&self, identity: &SignerIdentity) -> Vec<GenericCertificate> {
+        if *identity == self.identity() {
+            return self.certificates();
+        }
+        self.cache
+            .find(identity)
+            .map(|c| vec![GenericCertificate::x509(c.der.clone())])
+            .unwrap_or_default()
     }
 
     fn verify(

@@ -74,6 +74,11 @@ pub struct Answer {
     pub body: MessageBody,
     /// Overlay hops the answer travelled.
     pub hops: u8,
+    /// For a Fetch: values taken out of `body` because their signature did not
+    /// verify or their signer may not write at that Resource-ID under the Kind's
+    /// access policy (§7.3). Nonzero means the responder, or a peer on the way,
+    /// served forged data.
+    pub rejected_values: u32,
 }
 
 /// Why a request failed.
@@ -231,6 +236,8 @@ pub struct Node<T: Topology = Chord> {
     store: DataStore,
     /// For each Resource-ID this peer is responsible for, the successors that have it.
     replicated_to: HashMap<ResourceId, Vec<NodeId>>,
+    /// The Resource-ID of each application Fetch awaiting its answer.
+    fetching: HashMap<RequestId, ResourceId>,
 }
 
 const PASSIVE: &[u8] = b"passive";
@@ -276,6 +283,7 @@ impl<T: Topology> Node<T> {
             partition_probe_pending: false,
             store,
             replicated_to: HashMap::new(),
+            fetching: HashMap::new(),
         }
     }
 
@@ -391,6 +399,10 @@ impl<T: Topology> Node<T> {
                 }),
             });
             return id;
+        }
+        if let MessageBody::FetchReq(req) = &body {
+            // The answer's values are checked against this Resource-ID (§7.4.2).
+            self.fetching.insert(id, req.resource.clone());
         }
         self.send_request(now, vec![destination], body, Purpose::App(id));
         id
@@ -1046,9 +1058,13 @@ impl<T: Topology> Node<T> {
         } else {
             self.cfg.initial_ttl.saturating_sub(msg.header.ttl).saturating_add(1)
         };
-        let body = msg.contents.body;
+        let mut body = msg.contents.body;
         match p.purpose {
             Purpose::App(request) => {
+                let mut rejected_values = 0;
+                if let (Some(resource), MessageBody::FetchAns(ans)) = (self.fetching.remove(&request), &mut body) {
+                    rejected_values = self.check_fetched(now, &resource, ans, &msg.security.certificates);
+                }
                 let result = match body {
                     MessageBody::Error(error) => Err(Failure::Error {
                         responder: signer,
@@ -1058,6 +1074,7 @@ impl<T: Topology> Node<T> {
                         responder: signer,
                         body,
                         hops,
+                        rejected_values,
                     }),
                 };
                 self.events.push_back(Event::Response { request, result });
@@ -1188,6 +1205,54 @@ impl<T: Topology> Node<T> {
             }
             Err(e) => MessageBody::Error(store_error(e)),
         }
+    }
+
+    /// §7.4.2, §7.3: the fetcher trusts no peer with the data. Every value in a
+    /// FetchAns must carry a signature that verifies (with the certificates of the
+    /// answer's security block or ones this node knows) by a signer the Kind's access
+    /// policy admits at `resource`; values that fail are removed and counted. The
+    /// values a responder synthesizes for absent entries (§7.4.2.2: exists false,
+    /// unsigned, storage time 0) pass, as they claim nothing.
+    fn check_fetched(
+        &mut self,
+        now: Time,
+        resource: &ResourceId,
+        ans: &mut reload_wire::FetchAns,
+        certificates: &[reload_wire::GenericCertificate],
+    ) -> u32 {
+        let now_unix = i64::try_from(now.as_micros() / 1_000_000).unwrap_or(i64::MAX);
+        let mut rejected = 0u32;
+        for kr in &mut ans.kind_responses {
+            let policy = self.cfg.kinds.get(kr.kind).map(|d| d.policy);
+            let crypto = &mut self.crypto;
+            kr.values.retain(|v| {
+                let absent = v.signature.is_anonymous() && v.storage_time == 0 && !v.value.data_value().exists;
+                if absent {
+                    return true;
+                }
+                // A Kind this node does not define has no policy to check against.
+                let Some(policy) = policy else {
+                    rejected += 1;
+                    return false;
+                };
+                let ok = reload_trust::stored_data_signature_input(
+                    resource,
+                    kr.kind,
+                    v.storage_time,
+                    &v.value,
+                    &v.signature.identity,
+                )
+                .ok()
+                .and_then(|input| crypto.verify(&input, &v.signature, certificates, now_unix))
+                .is_some_and(|signer| access::permits(policy, resource, &v.value, &signer));
+                if !ok {
+                    rejected += 1;
+                }
+                ok
+            });
+        }
+        self.stats.fetched_values_rejected += u64::from(rejected);
+        rejected
     }
 
     /// §10.4: the responsible peer stores what it took on its two successors, with
@@ -1797,6 +1862,14 @@ impl<T: Topology> Node<T> {
         certificates: Vec<reload_wire::GenericCertificate>,
     ) -> Option<Vec<u8>> {
         let max = self.cfg.max_message_size;
+        let mut certificates = certificates;
+        // §6.3.4: the security block carries what verifies every signature inside,
+        // so stored values travel with their signers' certificates.
+        for c in self.value_certificates(&body) {
+            if !certificates.contains(&c) {
+                certificates.push(c);
+            }
+        }
         match crate::crypto::signed_message_with(self.crypto.as_ref(), header, body, certificates, max) {
             Ok(b) => Some(b),
             Err(_) => {
@@ -1804,6 +1877,28 @@ impl<T: Topology> Node<T> {
                 None
             }
         }
+    }
+
+    /// The certificates of the signers of the stored values `body` carries (a Store
+    /// or a FetchAns), as far as this node knows them.
+    fn value_certificates(&self, body: &MessageBody) -> Vec<reload_wire::GenericCertificate> {
+        let values: Vec<&reload_wire::StoredData> = match body {
+            MessageBody::StoreReq(req) => req.kind_data.iter().flat_map(|k| &k.values).collect(),
+            MessageBody::FetchAns(ans) => ans.kind_responses.iter().flat_map(|k| &k.values).collect(),
+            _ => return Vec::new(),
+        };
+        let mut identities: Vec<&reload_wire::SignerIdentity> = Vec::new();
+        for v in values {
+            if !v.signature.is_anonymous() && !identities.contains(&&v.signature.identity) {
+                identities.push(&v.signature.identity);
+            }
+        }
+        let own = self.crypto.identity();
+        identities
+            .into_iter()
+            .filter(|i| **i != own)
+            .flat_map(|i| self.crypto.certificates_for(i))
+            .collect()
     }
 
     fn send_request(&mut self, now: Time, destination_list: Vec<Destination>, body: MessageBody, purpose: Purpose) {
@@ -2010,10 +2105,13 @@ impl<T: Topology> Node<T> {
     fn request_failed(&mut self, now: Time, p: Pending) {
         self.stats.requests_failed += 1;
         match p.purpose {
-            Purpose::App(request) => self.events.push_back(Event::Response {
-                request,
-                result: Err(Failure::Timeout),
-            }),
+            Purpose::App(request) => {
+                self.fetching.remove(&request);
+                self.events.push_back(Event::Response {
+                    request,
+                    result: Err(Failure::Timeout),
+                });
+            }
             Purpose::Attach(AttachPurpose::Admitting) | Purpose::Join => {
                 if matches!(self.state, State::Joining | State::Bootstrapping) {
                     self.events.push_back(Event::Rejoining);

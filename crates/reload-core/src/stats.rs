@@ -75,6 +75,9 @@ pub struct Stats {
     pub dropped_unexpected_response: u64,
     /// Dropped: an answer from the wrong node (§6.3.4).
     pub dropped_wrong_responder: u64,
+    /// Fetched values dropped from an answer: their signature did not verify or
+    /// their signer may not write there (a forged or tampered answer, §7.4.2).
+    pub fetched_values_rejected: u64,
     /// Messages not sent: no link towards the destination.
     pub send_no_route: u64,
     /// Messages not sent: over max-message-size.

@@ -244,18 +244,20 @@ fn stores_are_checked_against_signatures_and_policies() {
     assert_eq!(error_code(&answer), Some(ErrorCode::FORBIDDEN));
 
     // Only the first store took: a Fetch returns exactly it, at index 0.
-    let fetch = MessageBody::FetchReq(FetchReq {
-        resource: own.clone(),
-        specifiers: vec![StoredDataSpecifier {
-            kind,
-            generation: 0,
-            model_specifier: ModelSpecifier::Array(vec![ArrayRange {
-                first: 0,
-                last: 0xffff_ffff,
-            }]),
-        }],
-    });
-    match ask(&mut a, &mut b, fetch, Destination::resource(own.clone())) {
+    let fetch_all = || {
+        MessageBody::FetchReq(FetchReq {
+            resource: own.clone(),
+            specifiers: vec![StoredDataSpecifier {
+                kind,
+                generation: 0,
+                model_specifier: ModelSpecifier::Array(vec![ArrayRange {
+                    first: 0,
+                    last: 0xffff_ffff,
+                }]),
+            }],
+        })
+    };
+    match ask(&mut a, &mut b, fetch_all(), Destination::resource(own.clone())) {
         Some(MessageBody::FetchAns(ans)) => {
             let values = &ans.kind_responses[0].values;
             assert_eq!(values.len(), 1);
@@ -273,4 +275,132 @@ fn stores_are_checked_against_signatures_and_policies() {
         other => panic!("expected a FetchAns, got {other:?}"),
     }
     assert_eq!(b.data_store().resource_count(), 1);
+
+    // Carol has never seen alice's certificate: b's answer carries it (§6.3.4), so
+    // her node verifies alice's value and keeps it.
+    let ic = NodeId([0x33; 16]);
+    let c_creds = ca
+        .issue(&[ic], None, KeyType::EcdsaP256, Validity::from_now(3600))
+        .expect("c");
+    // Another RNG seed than a's: the same transaction id would be taken for a's
+    // retransmission and answered from b's answer cache (§6.2.1).
+    let crypto = CertificateCrypto::new(c_creds, ic, ca.trust_anchors().expect("anchors")).expect("crypto");
+    let mut c: Node = Node::new(
+        NodeConfig::new(OverlayHash::from_overlay_name(OVERLAY), ic),
+        Box::new(crypto),
+        8,
+    );
+    c.handle_link_up(t, LinkId(2), ib, true);
+    b.handle_link_up(t, LinkId(2), ic, false);
+    while b.poll_transmit().is_some() || b.poll_event().is_some() || b.poll_action().is_some() {}
+    let request = c.request(t, Destination::resource(own.clone()), fetch_all());
+    while let Some(tx) = c.poll_transmit() {
+        b.handle_message(t, LinkId(2), &tx.bytes);
+    }
+    while let Some(tx) = b.poll_transmit() {
+        c.handle_message(t, LinkId(2), &tx.bytes);
+    }
+    let mut checked = None;
+    while let Some(e) = c.poll_event() {
+        if let Event::Response { request: r, result } = e {
+            if r == request {
+                checked = Some(result.expect("an answer"));
+            }
+        }
+    }
+    let checked = checked.expect("answered");
+    assert_eq!(checked.rejected_values, 0, "alice's certificate came with the answer");
+    assert!(matches!(&checked.body, MessageBody::FetchAns(ans) if ans.kind_responses[0].values.len() == 1));
+}
+
+/// A malicious peer answers alice's Fetch with her genuine value, a copy whose bytes
+/// it changed, and a value it signed itself at her Resource-ID. The fetcher keeps
+/// only the genuine one (RFC 6940 §7.4.2, §7.3: the fetcher checks each value's
+/// signature and the Kind's policy itself; it trusts no storing peer).
+#[test]
+fn a_fetcher_drops_forged_values_from_a_malicious_peer() {
+    let ca = TestCa::new(OVERLAY, KeyType::EcdsaP256, Validity::from_now(86_400)).expect("ca");
+    let (ia, im, ic) = (NodeId([0x11; 16]), NodeId([0x66; 16]), NodeId([0x33; 16]));
+    let issue = |id: NodeId| {
+        ca.issue(&[id], None, KeyType::EcdsaP256, Validity::from_now(3600))
+            .expect("issued")
+    };
+    let (alice, mallory, carol) = (issue(ia), issue(im), issue(ic));
+    let kind = KindId::CERTIFICATE_BY_NODE;
+    let resource = reload_core::ring::hash_resource_name(&ia.0);
+    let value = |index, bytes: &[u8]| StoredData {
+        storage_time: 1_000,
+        lifetime: 600,
+        value: StoredDataValue::Array {
+            index,
+            value: DataValue::new(bytes.to_vec()),
+        },
+        signature: Signature::synthesized(),
+    };
+    let genuine = alice
+        .sign_stored_data(&resource, kind, value(0, b"alice's"), &ia)
+        .expect("signs");
+    let mut tampered = alice
+        .sign_stored_data(&resource, kind, value(1, b"alice's too"), &ia)
+        .expect("signs");
+    if let StoredDataValue::Array { value, .. } = &mut tampered.value {
+        value.value = b"mallory's".to_vec();
+    }
+    // Validly signed, but NODE-MATCH (§8) lets only alice write at H(alice).
+    let usurped = mallory
+        .sign_stored_data(&resource, kind, value(2, b"mallory's"), &im)
+        .expect("signs");
+    let alice_cert = GenericCertificate::x509(alice.certificate_der().to_vec());
+
+    // Carol fetches over her one link, which leads to mallory.
+    let mut carol_node = node(carol, &ca, ic);
+    let t = now();
+    carol_node.handle_link_up(t, LinkId(1), im, true);
+    while carol_node.poll_transmit().is_some() || carol_node.poll_event().is_some() {}
+    let fetch = MessageBody::FetchReq(FetchReq {
+        resource: resource.clone(),
+        specifiers: vec![StoredDataSpecifier {
+            kind,
+            generation: 0,
+            model_specifier: ModelSpecifier::Array(vec![ArrayRange { first: 0, last: 2 }]),
+        }],
+    });
+    let request = carol_node.request(t, Destination::resource(resource.clone()), fetch);
+    let sent = carol_node.poll_transmit().expect("the Fetch goes out");
+    let asked = Message::decode(&sent.bytes, &WireConfig::default()).expect("decodes");
+
+    let mallory_crypto = CertificateCrypto::new(mallory, im, ca.trust_anchors().expect("anchors")).expect("crypto");
+    let mut header = ForwardingHeader::new(
+        OverlayHash::from_overlay_name(OVERLAY),
+        asked.header.transaction_id,
+        vec![Destination::node(ic)],
+    );
+    header.configuration_sequence = asked.header.configuration_sequence;
+    let answer = MessageBody::FetchAns(FetchAns {
+        kind_responses: vec![FetchKindResponse {
+            kind,
+            generation: 3,
+            values: vec![genuine.clone(), tampered, usurped],
+        }],
+    });
+    let bytes = reload_core::crypto::signed_message_with(&mallory_crypto, header, answer, vec![alice_cert], 5000)
+        .expect("encodes");
+    carol_node.handle_message(t, LinkId(1), &bytes);
+
+    let mut got = None;
+    while let Some(e) = carol_node.poll_event() {
+        if let Event::Response { request: r, result } = e {
+            if r == request {
+                got = Some(result.expect("an answer"));
+            }
+        }
+    }
+    let got = got.expect("the answer arrived");
+    assert_eq!(got.responder, im);
+    assert_eq!(got.rejected_values, 2, "the tampered and the usurped value");
+    match got.body {
+        MessageBody::FetchAns(ans) => assert_eq!(ans.kind_responses[0].values, vec![genuine]),
+        other => panic!("expected a FetchAns, got {other:?}"),
+    }
+    assert_eq!(carol_node.stats().fetched_values_rejected, 2);
 }
