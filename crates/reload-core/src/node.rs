@@ -1152,6 +1152,7 @@ impl<T: Topology> Node<T> {
             return forbidden("replica stores are taken only from a neighbor");
         }
         let now_unix = i64::try_from(now.as_micros() / 1_000_000).unwrap_or(i64::MAX);
+        let mut signers: Vec<&reload_wire::SignerIdentity> = Vec::new();
         for kd in &req.kind_data {
             let Some(policy) = self.cfg.kinds.get(kd.kind).map(|d| d.policy) else {
                 continue;
@@ -1178,6 +1179,9 @@ impl<T: Topology> Node<T> {
                 if !replica && !access::permits(policy, &req.resource, &v.value, sender) {
                     return forbidden("the request's signer may not write here (access policy)");
                 }
+                if !signers.contains(&&v.signature.identity) {
+                    signers.push(&v.signature.identity);
+                }
             }
         }
         match self
@@ -1185,6 +1189,11 @@ impl<T: Topology> Node<T> {
             .store(now, &self.cfg.kinds, &req.resource, &req.kind_data, replica)
         {
             Ok(generations) => {
+                // Keep what verified the values, to serve and replicate them with it.
+                for identity in signers {
+                    let certificates = self.crypto.certificates_for(identity);
+                    self.store.remember_signer(identity, certificates);
+                }
                 let replicas = if replica {
                     Vec::new()
                 } else {
@@ -1897,7 +1906,10 @@ impl<T: Topology> Node<T> {
         identities
             .into_iter()
             .filter(|i| **i != own)
-            .flat_map(|i| self.crypto.certificates_for(i))
+            .flat_map(|i| match self.store.signer_certificates(i) {
+                [] => self.crypto.certificates_for(i),
+                kept => kept.to_vec(),
+            })
             .collect()
     }
 

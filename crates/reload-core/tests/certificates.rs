@@ -404,3 +404,103 @@ fn a_fetcher_drops_forged_values_from_a_malicious_peer() {
     }
     assert_eq!(carol_node.stats().fetched_values_rejected, 2);
 }
+
+/// A peer that restarts from its persisted records knows nothing of the signers
+/// (its certificate cache is empty), yet serves their values with their
+/// certificates, so a fetcher that never met them verifies every value.
+#[test]
+fn a_restarted_peer_serves_values_with_their_signers_certificates() {
+    use reload_core::storage::{MemoryBackend, StorageBackend};
+    let ca = TestCa::new(OVERLAY, KeyType::EcdsaP256, Validity::from_now(86_400)).expect("ca");
+    let (ia, ib, ic) = (NodeId([0x11; 16]), NodeId([0x99; 16]), NodeId([0x33; 16]));
+    let issue = |id: NodeId| {
+        ca.issue(&[id], None, KeyType::EcdsaP256, Validity::from_now(3600))
+            .expect("issued")
+    };
+    let peer = |id: NodeId, seed: u64| {
+        let crypto = CertificateCrypto::new(issue(id), id, ca.trust_anchors().expect("anchors")).expect("crypto");
+        let mut cfg = NodeConfig::new(OverlayHash::from_overlay_name(OVERLAY), id);
+        cfg.persist_storage = true;
+        Node::new(cfg, Box::new(crypto), seed)
+    };
+    let alice = issue(ia);
+    let kind = KindId::CERTIFICATE_BY_NODE;
+    let resource = reload_core::ring::hash_resource_name(&ia.0);
+    let value = alice
+        .sign_stored_data(
+            &resource,
+            kind,
+            StoredData {
+                storage_time: 1_000,
+                lifetime: 600,
+                value: StoredDataValue::Array {
+                    index: 0,
+                    value: DataValue::new(b"alice's".to_vec()),
+                },
+                signature: Signature::synthesized(),
+            },
+            &ia,
+        )
+        .expect("signs");
+    let t = now();
+    let mut disk = MemoryBackend::new();
+    {
+        let mut a = node(alice, &ca, ia);
+        let mut b = peer(ib, 1);
+        b.start(t, Vec::new(), true);
+        a.handle_link_up(t, LinkId(1), ib, true);
+        b.handle_link_up(t, LinkId(1), ia, false);
+        while b.poll_transmit().is_some() || b.poll_event().is_some() || b.poll_action().is_some() {}
+        let store = MessageBody::StoreReq(StoreReq {
+            resource: resource.clone(),
+            replica_number: 0,
+            kind_data: vec![StoreKindData {
+                kind,
+                generation_counter: 0,
+                values: vec![value.clone()],
+            }],
+        });
+        let answer = ask(&mut a, &mut b, store, Destination::resource(resource.clone()));
+        assert!(matches!(answer, Some(MessageBody::StoreAns(_))), "{answer:?}");
+        disk.apply(&b.take_storage_changes()).expect("memory");
+    }
+    assert_eq!(disk.len(), 1);
+
+    let mut b = peer(ib, 2);
+    let summary = b.restore_storage(t, disk.load().expect("memory"));
+    assert_eq!((summary.resources, summary.values), (1, 1));
+    b.start(t, Vec::new(), true);
+    let mut c = peer(ic, 3);
+    c.handle_link_up(t, LinkId(1), ib, true);
+    b.handle_link_up(t, LinkId(1), ic, false);
+    while b.poll_transmit().is_some() || b.poll_event().is_some() || b.poll_action().is_some() {}
+    let fetch = MessageBody::FetchReq(FetchReq {
+        resource: resource.clone(),
+        specifiers: vec![StoredDataSpecifier {
+            kind,
+            generation: 0,
+            model_specifier: ModelSpecifier::Array(vec![ArrayRange { first: 0, last: 0 }]),
+        }],
+    });
+    let request = c.request(t, Destination::resource(resource.clone()), fetch);
+    while let Some(tx) = c.poll_transmit() {
+        b.handle_message(t, LinkId(1), &tx.bytes);
+    }
+    while let Some(tx) = b.poll_transmit() {
+        c.handle_message(t, LinkId(1), &tx.bytes);
+    }
+    let mut got = None;
+    while let Some(e) = c.poll_event() {
+        if let Event::Response { request: r, result } = e {
+            if r == request {
+                got = Some(result.expect("an answer"));
+            }
+        }
+    }
+    let got = got.expect("answered");
+    assert_eq!(got.rejected_values, 0);
+    match got.body {
+        MessageBody::FetchAns(ans) => assert_eq!(ans.kind_responses[0].values, vec![value]),
+        other => panic!("expected a FetchAns, got {other:?}"),
+    }
+}

@@ -15,19 +15,24 @@
 //! Record layout (all integers big-endian), one per Resource-ID:
 //!
 //! ```text
-//! "RLD1" | kind count (u16) | kind*
-//! kind  := Kind-ID (u32) | data model (u8: 1 single, 2 array, 3 dictionary)
-//!          | generation (u64) | value count (u32) | value*
-//! value := expiry (u64, microseconds of the node's clock) | StoredData (RFC 6940 §7 wire form)
+//! "RLD1" | kind count (u16) | kind* | signer count (u16) | signer*
+//! kind   := Kind-ID (u32) | data model (u8: 1 single, 2 array, 3 dictionary)
+//!           | generation (u64) | value count (u32) | value*
+//! value  := expiry (u64, microseconds of the node's clock) | StoredData (RFC 6940 §7 wire form)
+//! signer := SignerIdentity (§6.3.4 wire form) | certificate count (u16) | GenericCertificate*
 //! ```
 //!
-//! Values keep their owners' signatures exactly as stored, so a restored value is
-//! served and replicated as verifiable as it arrived.
+//! Values keep their owners' signatures exactly as stored, and the record keeps the
+//! signers' certificates, so a restored value is served and replicated as verifiable
+//! as it arrived, even to peers that never saw its signer.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
-use reload_wire::{DataModel, DecodeError, Encode, EncodeError, KindId, Reader, ResourceId, StoredData, Writer};
+use reload_wire::{
+    DataModel, Decode, DecodeError, Encode, EncodeError, GenericCertificate, KindId, Reader, ResourceId,
+    SignerIdentity, StoredData, Writer,
+};
 
 use crate::time::Time;
 
@@ -130,8 +135,18 @@ pub struct KindRecord {
     pub values: Vec<(Time, StoredData)>,
 }
 
+/// The state of one Resource-ID, as persisted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    /// The Kinds held there.
+    pub kinds: Vec<KindRecord>,
+    /// The certificates of the values' signers.
+    pub signers: Vec<(SignerIdentity, Vec<GenericCertificate>)>,
+}
+
 /// Encodes the state of one Resource-ID.
-pub fn encode_record(kinds: &[KindRecord]) -> Result<Vec<u8>, EncodeError> {
+pub fn encode_record(record: &Record) -> Result<Vec<u8>, EncodeError> {
+    let kinds = &record.kinds;
     let mut w = Writer::new();
     w.bytes(RECORD_MAGIC);
     let count = u16::try_from(kinds.len())
@@ -149,12 +164,24 @@ pub fn encode_record(kinds: &[KindRecord]) -> Result<Vec<u8>, EncodeError> {
             data.encode(&mut w)?;
         }
     }
+    let signers = u16::try_from(record.signers.len())
+        .map_err(|_| EncodeError::too_long("record.signers", record.signers.len(), usize::from(u16::MAX)))?;
+    w.u16(signers);
+    for (identity, certificates) in &record.signers {
+        identity.encode(&mut w)?;
+        let n = u16::try_from(certificates.len())
+            .map_err(|_| EncodeError::too_long("record.certificates", certificates.len(), usize::from(u16::MAX)))?;
+        w.u16(n);
+        for c in certificates {
+            c.encode(&mut w)?;
+        }
+    }
     Ok(w.into_vec())
 }
 
 /// Decodes a record written by [`encode_record`]. Every count is checked against
 /// the bytes that remain, so a damaged record fails instead of allocating.
-pub fn decode_record(bytes: &[u8]) -> Result<Vec<KindRecord>, DecodeError> {
+pub fn decode_record(bytes: &[u8]) -> Result<Record, DecodeError> {
     let mut r = Reader::new(bytes);
     let magic = r.array::<4>("record.magic")?;
     if &magic != RECORD_MAGIC {
@@ -185,8 +212,19 @@ pub fn decode_record(bytes: &[u8]) -> Result<Vec<KindRecord>, DecodeError> {
             values,
         });
     }
+    let count = r.u16("record.signers")?;
+    let mut signers = Vec::new();
+    for _ in 0..count {
+        let identity = SignerIdentity::decode(&mut r)?;
+        let n = r.u16("record.certificates")?;
+        let mut certificates = Vec::new();
+        for _ in 0..n {
+            certificates.push(GenericCertificate::decode(&mut r)?);
+        }
+        signers.push((identity, certificates));
+    }
     r.finish("record")?;
-    Ok(out)
+    Ok(Record { kinds: out, signers })
 }
 
 fn model_code(model: DataModel) -> u8 {
@@ -223,4 +261,64 @@ pub struct RestoreSummary {
     pub dropped_kinds: usize,
     /// Records that could not be read, dropped (the runtime may log them).
     pub unreadable: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reload_wire::{DataValue, Signature, StoredDataValue};
+
+    fn sample() -> Record {
+        Record {
+            kinds: vec![KindRecord {
+                kind: KindId(7),
+                model: DataModel::Dictionary,
+                generation: 3,
+                values: vec![(
+                    Time(42),
+                    StoredData {
+                        storage_time: 9,
+                        lifetime: 60,
+                        value: StoredDataValue::Dictionary {
+                            key: b"k".to_vec(),
+                            value: DataValue::new(b"v".to_vec()),
+                        },
+                        signature: Signature::synthesized(),
+                    },
+                )],
+            }],
+            signers: vec![(SignerIdentity::None, vec![GenericCertificate::x509(vec![0x30, 0x00])])],
+        }
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let bytes = encode_record(&sample()).expect("encodes");
+        assert_eq!(decode_record(&bytes).expect("decodes"), sample());
+    }
+
+    #[test]
+    fn damaged_records_fail_without_panicking() {
+        let bytes = encode_record(&sample()).expect("encodes");
+        for cut in 0..bytes.len() {
+            assert!(decode_record(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode_record(&longer).is_err(), "trailing bytes");
+        // Every single-byte change either decodes to something or fails cleanly.
+        for i in 0..bytes.len() {
+            for b in [0x00, 0x7f, 0xff] {
+                let mut changed = bytes.clone();
+                changed[i] = b;
+                let _ = decode_record(&changed);
+            }
+        }
+        // Counts far beyond the bytes present fail fast.
+        let mut huge = b"RLD1".to_vec();
+        huge.extend_from_slice(&[
+            0x00, 0x01, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+        ]);
+        assert!(decode_record(&huge).is_err());
+    }
 }

@@ -5,19 +5,19 @@
 //! the store enforces what depends on what it already holds: storage times,
 //! generation counters, sizes and counts, atomicity across the Kinds of one request.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use reload_wire::storage::ARRAY_APPEND;
 use reload_wire::{
-    ArrayRange, DataModel, DataValue, ErrorCode, FetchKindResponse, FindKindData, HashAlgorithm, KindId, MetaData,
-    MetaDataValue, ModelSpecifier, NodeId, ResourceId, Signature, StatKindResponse, StoreKindData, StoredData,
-    StoredDataSpecifier, StoredDataValue, StoredMetaData,
+    ArrayRange, DataModel, DataValue, ErrorCode, FetchKindResponse, FindKindData, GenericCertificate, HashAlgorithm,
+    KindId, MetaData, MetaDataValue, ModelSpecifier, NodeId, ResourceId, Signature, SignerIdentity, StatKindResponse,
+    StoreKindData, StoredData, StoredDataSpecifier, StoredDataValue, StoredMetaData,
 };
 use sha1::{Digest, Sha1};
 
 use super::kind::{KindDef, KindRegistry};
-use super::persist::{KindRecord, RestoreSummary, StorageChange, decode_record, encode_record};
+use super::persist::{KindRecord, Record, RestoreSummary, StorageChange, decode_record, encode_record};
 use crate::ring;
 use crate::time::Time;
 
@@ -142,6 +142,9 @@ pub struct DataStore {
     /// Resource-IDs changed since the last [`DataStore::take_changes`], when
     /// changes are tracked for persistence.
     changed: Option<BTreeSet<ResourceId>>,
+    /// The certificates of the held values' signers: this peer serves them with the
+    /// values (§6.3.4) and replicates them, whatever its certificate cache forgets.
+    signers: HashMap<SignerIdentity, Vec<GenericCertificate>>,
 }
 
 impl DataStore {
@@ -237,7 +240,22 @@ impl DataStore {
             .map_or(0, |e| e.generation)
     }
 
-    /// Drops every value whose lifetime has run out (§7: lifetime).
+    /// Keeps `certificates` as what verifies values signed by `identity` (call it
+    /// after a store the certificates verified). Forgotten once no held value has
+    /// that signer.
+    pub fn remember_signer(&mut self, identity: &SignerIdentity, certificates: Vec<GenericCertificate>) {
+        if !certificates.is_empty() && self.signers.get(identity) != Some(&certificates) {
+            self.signers.insert(identity.clone(), certificates);
+        }
+    }
+
+    /// The certificates kept for values signed by `identity`.
+    pub fn signer_certificates(&self, identity: &SignerIdentity) -> &[GenericCertificate] {
+        self.signers.get(identity).map_or(&[], Vec::as_slice)
+    }
+
+    /// Drops every value whose lifetime has run out (§7: lifetime), and the
+    /// certificates of signers no value needs any more.
     pub fn expire(&mut self, now: Time) {
         for (resource, kinds) in self.resources.iter_mut() {
             let before: usize = kinds.values().map(|e| e.values.len()).sum();
@@ -253,6 +271,19 @@ impl DataStore {
             }
         }
         self.resources.retain(|_, k| !k.is_empty());
+        if !self.signers.is_empty() {
+            let used: HashSet<&SignerIdentity> = self
+                .resources
+                .values()
+                .flat_map(|k| k.values())
+                .flat_map(|e| e.values.all())
+                .map(|h| &h.data.signature.identity)
+                .collect();
+            let unused: Vec<SignerIdentity> = self.signers.keys().filter(|i| !used.contains(i)).cloned().collect();
+            for i in unused {
+                self.signers.remove(&i);
+            }
+        }
     }
 
     /// Answers one StoredDataSpecifier of a Fetch (§7.4.2). A matching generation
@@ -367,21 +398,25 @@ impl DataStore {
     /// cannot be encoded (it was decoded from the wire, so it can) counts as empty.
     fn record(&self, resource: &ResourceId) -> Option<Vec<u8>> {
         let kinds = self.resources.get(resource)?;
-        let records: Vec<KindRecord> = kinds
-            .iter()
-            .map(|(kind, e)| KindRecord {
+        let mut record = Record::default();
+        for (kind, e) in kinds {
+            let values = e.values.all();
+            for h in &values {
+                let identity = &h.data.signature.identity;
+                if let Some(certs) = self.signers.get(identity) {
+                    if !record.signers.iter().any(|(i, _)| i == identity) {
+                        record.signers.push((identity.clone(), certs.clone()));
+                    }
+                }
+            }
+            record.kinds.push(KindRecord {
                 kind: *kind,
                 model: e.values.model(),
                 generation: e.generation,
-                values: e
-                    .values
-                    .all()
-                    .into_iter()
-                    .map(|h| (h.expires, h.data.clone()))
-                    .collect(),
-            })
-            .collect();
-        encode_record(&records).ok()
+                values: values.into_iter().map(|h| (h.expires, h.data.clone())).collect(),
+            });
+        }
+        encode_record(&record).ok()
     }
 
     /// Loads records saved by an earlier run (before the node starts). Values that
@@ -395,11 +430,14 @@ impl DataStore {
     ) -> RestoreSummary {
         let mut summary = RestoreSummary::default();
         for (resource, bytes) in records {
-            let Ok(kinds) = decode_record(&bytes) else {
+            let Ok(Record { kinds, signers }) = decode_record(&bytes) else {
                 summary.unreadable += 1;
                 self.touch(&resource);
                 continue;
             };
+            for (identity, certificates) in signers {
+                self.remember_signer(&identity, certificates);
+            }
             let mut entries = BTreeMap::new();
             let mut purged = false;
             for k in kinds {
