@@ -188,6 +188,8 @@ enum Timer {
     JoinCheck,
     PartitionCheck,
     Sweep,
+    /// Maintenance again after a replica store failed.
+    ReplicaRetry,
 }
 
 #[derive(Clone, Debug)]
@@ -238,7 +240,17 @@ pub struct Node<T: Topology = Chord> {
     replicated_to: HashMap<ResourceId, Vec<NodeId>>,
     /// The Resource-ID of each application Fetch awaiting its answer.
     fetching: HashMap<RequestId, ResourceId>,
+    /// The Resource-ID of each replica store awaiting its answer.
+    replica_stores: HashMap<TransactionId, ResourceId>,
+    /// Failed replica stores per Resource-ID since the last that succeeded.
+    replica_retries: HashMap<ResourceId, u32>,
+    /// Whether a [`Timer::ReplicaRetry`] is pending.
+    replica_retry_scheduled: bool,
 }
+
+/// Replica stores of one Resource-ID retried after failures before giving up until
+/// the neighbor table changes again.
+const MAX_REPLICA_RETRIES: u32 = 5;
 
 const PASSIVE: &[u8] = b"passive";
 const ACTIVE: &[u8] = b"active";
@@ -284,6 +296,9 @@ impl<T: Topology> Node<T> {
             store,
             replicated_to: HashMap::new(),
             fetching: HashMap::new(),
+            replica_stores: HashMap::new(),
+            replica_retries: HashMap::new(),
+            replica_retry_scheduled: false,
         }
     }
 
@@ -1113,7 +1128,24 @@ impl<T: Topology> Node<T> {
                     );
                 }
             }
-            Purpose::Update | Purpose::Leave | Purpose::Liveness | Purpose::Replicate => {}
+            Purpose::Replicate => match body {
+                MessageBody::StoreAns(_) => {
+                    if let Some(r) = self.replica_stores.remove(&txid) {
+                        self.replica_retries.remove(&r);
+                    }
+                }
+                // The replica holds something newer: nothing to repair.
+                MessageBody::Error(e) if e.error_code == ErrorCode::DATA_TOO_OLD => {
+                    self.replica_stores.remove(&txid);
+                }
+                // Not (yet) a neighbor of ours, or not joined yet: the tables converge, try again.
+                MessageBody::Error(e) => {
+                    let transient = [ErrorCode::FORBIDDEN, ErrorCode::NOT_FOUND].contains(&e.error_code);
+                    self.replica_store_failed(now, txid, Some(signer), transient);
+                }
+                _ => self.replica_store_failed(now, txid, Some(signer), false),
+            },
+            Purpose::Update | Purpose::Leave | Purpose::Liveness => {}
         }
     }
 
@@ -1137,7 +1169,11 @@ impl<T: Topology> Node<T> {
     ) -> MessageBody {
         let forbidden = |why: &str| MessageBody::Error(ErrorResponse::with_text(ErrorCode::FORBIDDEN, why));
         let replica = req.replica_number > 0;
-        if !self.is_joined() || self.cfg.client {
+        // §10.5 step 6: the admitting peer stores what a joining node will be
+        // responsible for before it answers the Join.
+        let from_admitting_peer =
+            replica && self.state == State::Joining && self.admitting_peer == Some(sender.node_id);
+        if !(self.is_joined() || from_admitting_peer) || self.cfg.client {
             return MessageBody::Error(ErrorResponse::with_text(ErrorCode::NOT_FOUND, "not a joined peer"));
         }
         if !replica && !self.is_responsible(&req.resource) {
@@ -1148,7 +1184,7 @@ impl<T: Topology> Node<T> {
         }
         // §7.4.1.1, §10.4: replica stores come from the replica set (a predecessor
         // that is responsible, or a successor handing over data it was responsible for).
-        if replica && !self.topology.neighbor_table().all().contains(&sender.node_id) {
+        if replica && !from_admitting_peer && !self.topology.neighbor_table().all().contains(&sender.node_id) {
             return forbidden("replica stores are taken only from a neighbor");
         }
         let now_unix = i64::try_from(now.as_micros() / 1_000_000).unwrap_or(i64::MAX);
@@ -1295,7 +1331,10 @@ impl<T: Topology> Node<T> {
             });
             self.stats.replica_stores_sent += 1;
             let certs = certificates.to_vec();
-            self.send_request_with(now, vec![Destination::node(*succ)], body, certs, Purpose::Replicate);
+            let to = vec![Destination::node(*succ)];
+            if let Some(txid) = self.send_request_with(now, to, body, certs, Purpose::Replicate) {
+                self.replica_stores.insert(txid, req.resource.clone());
+            }
         }
         successors
     }
@@ -1708,6 +1747,8 @@ impl<T: Topology> Node<T> {
         if table != self.last_neighbors {
             self.last_neighbors = table.clone();
             self.events.push_back(Event::NeighborsChanged(table));
+            // New neighbors: replica stores that gave up may succeed now.
+            self.replica_retries.clear();
             if self.cfg.reactive {
                 self.send_neighbor_updates(now);
             }
@@ -1780,7 +1821,33 @@ impl<T: Topology> Node<T> {
             kind_data,
         });
         self.stats.replica_stores_sent += 1;
-        self.send_request(now, vec![Destination::node(to)], body, Purpose::Replicate);
+        if let Some(txid) = self.send_request(now, vec![Destination::node(to)], body, Purpose::Replicate) {
+            self.replica_stores.insert(txid, resource.clone());
+        }
+    }
+
+    /// A replica store to `peer` was refused or went unanswered: mark `peer` as
+    /// not having the data so that maintenance sends it again, soon, unless the
+    /// refusal cannot change (the peer's limits) or it failed too often.
+    fn replica_store_failed(&mut self, now: Time, txid: TransactionId, peer: Option<NodeId>, retry: bool) {
+        let Some(resource) = self.replica_stores.remove(&txid) else {
+            return;
+        };
+        self.stats.replica_stores_failed += 1;
+        let attempts = self.replica_retries.entry(resource.clone()).or_insert(0);
+        *attempts += 1;
+        if !retry || *attempts > MAX_REPLICA_RETRIES || !self.store.holds(&resource) {
+            return;
+        }
+        // An empty entry also makes a peer that was handing the data over try again.
+        let known = self.replicated_to.entry(resource).or_default();
+        if let Some(peer) = peer {
+            known.retain(|n| *n != peer);
+        }
+        if !self.replica_retry_scheduled {
+            self.replica_retry_scheduled = true;
+            self.schedule(now + self.cfg.reliability_timer, Timer::ReplicaRetry);
+        }
     }
 
     /// Asks the topology where to look for routing entries (§10.7.4.2) and attaches
@@ -1913,8 +1980,14 @@ impl<T: Topology> Node<T> {
             .collect()
     }
 
-    fn send_request(&mut self, now: Time, destination_list: Vec<Destination>, body: MessageBody, purpose: Purpose) {
-        self.send_request_with(now, destination_list, body, Vec::new(), purpose);
+    fn send_request(
+        &mut self,
+        now: Time,
+        destination_list: Vec<Destination>,
+        body: MessageBody,
+        purpose: Purpose,
+    ) -> Option<TransactionId> {
+        self.send_request_with(now, destination_list, body, Vec::new(), purpose)
     }
 
     fn send_request_with(
@@ -1924,7 +1997,7 @@ impl<T: Topology> Node<T> {
         body: MessageBody,
         certificates: Vec<reload_wire::GenericCertificate>,
         purpose: Purpose,
-    ) {
+    ) -> Option<TransactionId> {
         let txid = TransactionId(self.rng.next_u64());
         let expected_responder = match destination_list.last() {
             Some(Destination::Node { node_id }) if !node_id.is_wildcard() => Some(*node_id),
@@ -1943,7 +2016,7 @@ impl<T: Topology> Node<T> {
                     }),
                 });
             }
-            return;
+            return None;
         };
         let deadline = now + self.cfg.reliability_timer;
         self.pending.insert(
@@ -1958,6 +2031,7 @@ impl<T: Topology> Node<T> {
             },
         );
         self.transmit_pending(now, txid);
+        Some(txid)
     }
 
     fn transmit_pending(&mut self, now: Time, txid: TransactionId) {
@@ -2105,10 +2179,17 @@ impl<T: Topology> Node<T> {
                     self.schedule(now + next, Timer::PartitionCheck);
                 }
             }
+            Timer::ReplicaRetry => {
+                self.replica_retry_scheduled = false;
+                self.maintain_replicas(now);
+            }
             Timer::Sweep => {
                 self.answered.retain(|_, (expiry, _)| *expiry > now);
                 self.reassembler.expire(now);
                 self.store.expire(now);
+                let store = &self.store;
+                self.replicated_to.retain(|r, _| store.holds(r));
+                self.replica_retries.retain(|r, _| store.holds(r));
                 self.schedule(now + self.cfg.request_lifetime, Timer::Sweep);
             }
         }
@@ -2141,10 +2222,11 @@ impl<T: Topology> Node<T> {
                     self.peer_lost(now, peer);
                 }
             }
-            Purpose::Attach(AttachPurpose::Finger)
-            | Purpose::Leave
-            | Purpose::PartitionCheck { .. }
-            | Purpose::Replicate => {}
+            Purpose::Replicate => {
+                let txid = p.header.transaction_id;
+                self.replica_store_failed(now, txid, p.expected_responder, true);
+            }
+            Purpose::Attach(AttachPurpose::Finger) | Purpose::Leave | Purpose::PartitionCheck { .. } => {}
         }
     }
 

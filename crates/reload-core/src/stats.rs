@@ -38,6 +38,8 @@ pub struct Stats {
     pub neighbor_failures: u64,
     /// Replica Stores sent to successors (§10.4) and hand-overs (§10.7.3).
     pub replica_stores_sent: u64,
+    /// Replica stores refused or unanswered (retried while the tables converge).
+    pub replica_stores_failed: u64,
     /// Resource-IDs dropped because this peer left their replica set (§10.7.3).
     pub resources_dropped: u64,
     /// Partitions found by the partition check (§10.7.4.4).
