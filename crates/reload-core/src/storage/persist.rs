@@ -3,7 +3,7 @@
 //! The core does no I/O. When persistence is on ([`crate::NodeConfig::persist_storage`]),
 //! every change to the [`DataStore`](super::DataStore) leaves a [`StorageChange`]: the
 //! whole new state of one Resource-ID as a [`record`](encode_record), or its removal.
-//! The runtime drains them with [`Node::poll_storage_change`](crate::Node::poll_storage_change)
+//! The runtime drains them with [`Node::take_storage_changes`](crate::Node::take_storage_changes)
 //! and makes them durable *before* it sends anything the node queued, so a StoreAns
 //! never leaves a peer before the value it acknowledges is on disk. On restart the
 //! runtime hands the records back with [`Node::restore_storage`](crate::Node::restore_storage);
