@@ -64,7 +64,9 @@ pub struct SimArgs {
     /// chord-ping-interval (finger refresh).
     #[arg(long, value_parser = parse_duration, default_value = "300s")]
     ping_interval: Duration,
-    /// Values to store after the build (checked for survival after a --crash-fraction).
+    /// Values to store after the build. With --crash-fraction, their live copies are
+    /// counted every second after the crash (the report gives the time until every
+    /// surviving value is back to three copies) and 60 s after it every value is fetched.
     #[arg(long, default_value_t = 0)]
     values: usize,
     /// Link failures per link per hour (both ends stay up; the link breaks).

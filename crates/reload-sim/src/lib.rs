@@ -14,5 +14,5 @@ pub mod report;
 pub mod sim;
 
 pub use config::{Churn, Latency, SessionTimes, SimConfig};
-pub use report::Report;
-pub use sim::{Simulator, StorageOutcome};
+pub use report::{RecoverySample, Report, StorageReport};
+pub use sim::{ScriptedStore, Simulator, StorageOutcome, Ticket};

@@ -23,6 +23,16 @@ pub struct Metrics {
     pub(crate) values_with_live_copy: u64,
     pub(crate) values_fetchable: u64,
     pub(crate) live_copies: u64,
+    /// Stored values with a live copy right after the scripted crash.
+    pub(crate) values_surviving: u64,
+    /// Values acknowledged before the scripted crash.
+    pub(crate) values_stored_before_crash: Option<u64>,
+    /// Surviving values at the replica set's size when checked, without a crash
+    /// (with one, the last recovery sample says).
+    pub(crate) at_target_at_check: Option<u64>,
+    recovery: Vec<RecoverySample>,
+    /// When every surviving value was first back at the replica set's size.
+    recovered_after: Option<Duration>,
     hops: Vec<u8>,
     latencies_us: Vec<u64>,
     lookups_ok: u64,
@@ -80,6 +90,19 @@ impl Metrics {
         self.outcomes.push((now, false));
     }
 
+    /// One count of the surviving values' live copies, `since` the crash.
+    pub(crate) fn copy_sample(&mut self, since: Duration, at_target: u64, without_copy: u64, surviving: u64) {
+        if at_target == surviving && self.recovered_after.is_none() {
+            self.recovered_after = Some(since);
+        }
+        self.at_target_at_check = Some(at_target);
+        self.recovery.push(RecoverySample {
+            t_s: since.as_secs_f64(),
+            at_three_copies: at_target as f64 / surviving.max(1) as f64,
+            without_copy,
+        });
+    }
+
     pub(crate) fn ring_sample(&mut self, now: Time, correct: f64, peers: usize) {
         self.ring.push(RingSample {
             t_s: now.as_micros() as f64 / 1e6,
@@ -98,6 +121,18 @@ pub struct RingSample {
     pub correct: f64,
     /// Live joined peers.
     pub peers: usize,
+}
+
+/// The surviving values' copies at one moment after the scripted crash.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecoverySample {
+    /// Simulated seconds since the crash.
+    pub t_s: f64,
+    /// Fraction of the surviving values with three live copies (one per live
+    /// peer if fewer than three peers are left).
+    pub at_three_copies: f64,
+    /// Surviving values that have no live copy any more.
+    pub without_copy: u64,
 }
 
 /// Distribution summary.
@@ -242,6 +277,21 @@ pub struct StorageReport {
     pub fetchable_of_surviving: f64,
     /// Live copies per stored value when checked (3 when nothing was lost).
     pub mean_live_copies: f64,
+    /// Values whose Store was acknowledged before the scripted crash (`None`
+    /// without a crash).
+    pub stored_before_crash: Option<u64>,
+    /// Values that kept at least one live copy through the scripted crash; without
+    /// a crash, the values with a live copy at the check.
+    pub surviving: u64,
+    /// Simulated seconds from the crash until every surviving value was first back
+    /// at three live copies (or one per live peer if fewer than three are left),
+    /// counted once a second (§10.4, §10.7.3). `None` without a crash, or if that
+    /// did not happen by the check.
+    pub recovery_to_three_copies_s: Option<f64>,
+    /// Fraction of the surviving values with three live copies at the check.
+    pub at_three_copies_at_check: f64,
+    /// The surviving values' copies once a second from the crash to the check.
+    pub recovery: Vec<RecoverySample>,
 }
 
 /// What the machine running the simulation measured.
@@ -355,6 +405,16 @@ impl Report {
                 fetchable_rate: m.values_fetchable as f64 / m.values_stored.max(1) as f64,
                 fetchable_of_surviving: m.values_fetchable as f64 / m.values_with_live_copy.max(1) as f64,
                 mean_live_copies: m.live_copies as f64 / m.values_stored.max(1) as f64,
+                stored_before_crash: m.values_stored_before_crash,
+                surviving: m.values_surviving,
+                recovery_to_three_copies_s: m.recovered_after.map(|d| d.as_secs_f64()),
+                at_three_copies_at_check: if m.values_surviving == 0 {
+                    // Nothing to bring back: vacuously complete.
+                    1.0
+                } else {
+                    m.at_target_at_check.unwrap_or(0) as f64 / m.values_surviving as f64
+                },
+                recovery: m.recovery.clone(),
             }),
             lookups: Lookups {
                 issued: finished + m.lookups_abandoned,
@@ -444,14 +504,28 @@ impl Report {
     /// The storage line of the summary, if values were stored.
     pub fn storage_summary(&self) -> Option<String> {
         let s = self.storage.as_ref()?;
+        let recovery = match (s.stored_before_crash, s.recovery_to_three_copies_s) {
+            (None, _) => format!("{} with a live copy (no crash)", s.surviving),
+            (Some(before), Some(t)) => format!(
+                "{} of the {before} stored before the crash survived it, all back to three copies {t:.0} s after it",
+                s.surviving
+            ),
+            (Some(before), None) => format!(
+                "{} of the {before} stored before the crash survived it, not all back to three copies by the check",
+                s.surviving
+            ),
+        };
         Some(format!(
-            "values: {} stored, {} with a live copy, {} fetchable ({:.4} of all, {:.4} of those with a copy), {:.2} live copies each\n",
+            "values: {} stored, {} with a live copy, {} fetchable ({:.4} of all, {:.4} of those with a copy), {:.2} live copies each\n\
+             copies: {}; {:.4} of them at three copies at the check\n",
             s.values_stored,
             s.with_live_copy,
             s.fetchable,
             s.fetchable_rate,
             s.fetchable_of_surviving,
-            s.mean_live_copies
+            s.mean_live_copies,
+            recovery,
+            s.at_three_copies_at_check,
         ))
     }
 

@@ -17,6 +17,14 @@ use crate::report::{Metrics, Report};
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a graceful leaver lingers to send its Leaves before it is gone.
 const LEAVE_LINGER: Duration = Duration::from_secs(1);
+/// How long after the scripted crash every value is fetched: failure detection,
+/// reactive recovery and re-replication (§10.7.3) have run by then.
+const CHECK_AFTER_CRASH: Duration = Duration::from_secs(60);
+/// How often live copies are counted between the scripted crash and the check.
+const COPY_SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
+/// Copies of a value the CHORD-RELOAD replica set keeps: the responsible peer and
+/// its two successors (§10.4).
+const REPLICA_SET: usize = 3;
 
 #[derive(Debug)]
 enum Ev {
@@ -36,9 +44,23 @@ enum Ev {
     StoreValue,
     CheckValues,
     FetchOwnOf { node: usize, owner: usize },
+    Ticketed { node: usize, ticket: usize, req: Req },
+    CopySample,
     Sample,
     ScriptedCrash,
     LinkFailure,
+}
+
+/// A ticketed request, made when its event comes up.
+#[derive(Debug)]
+enum Req {
+    /// Any request, as built by the script.
+    Raw {
+        destination: Destination,
+        body: MessageBody,
+    },
+    /// A Store whose value is signed when it is sent.
+    Store(ScriptedStore),
 }
 
 struct Scheduled {
@@ -116,6 +138,57 @@ pub struct Simulator {
     value_fetches: HashMap<(usize, RequestId), ()>,
     next_iteration: HashMap<usize, u8>,
     values_issued: usize,
+    /// Scripted requests with a [`Ticket`]: what each came to, once answered.
+    tickets: Vec<Option<Result<Answer, Failure>>>,
+    ticket_requests: HashMap<(usize, RequestId), usize>,
+    /// When the scripted crash happened and when the values are checked after it.
+    crash_time: Option<Time>,
+    check_time: Option<Time>,
+    /// The stored values that kept at least one live copy through the crash.
+    surviving: Vec<reload_wire::ResourceId>,
+}
+
+/// A handle on the outcome of a request made with [`Simulator::request_at`],
+/// [`Simulator::store_at`] or [`Simulator::fetch_at`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ticket(usize);
+
+/// A Store (§7.4.1) of one value of one Kind that a scripted node makes as an
+/// original store (replica number 0), the value signed by the storing node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptedStore {
+    /// Where to store.
+    pub resource: reload_wire::ResourceId,
+    /// The Kind.
+    pub kind: reload_wire::KindId,
+    /// The value, in the Kind's data model.
+    pub value: reload_wire::StoredDataValue,
+    /// The generation counter the writer expects (§7.4.1.1); 0 stores regardless.
+    pub generation_counter: u64,
+    /// Seconds until the value expires (§7).
+    pub lifetime: u32,
+    /// The value's storage_time in milliseconds; `None` takes the simulated clock
+    /// when the Store is sent (plus 1, so that it is never 0).
+    pub storage_time: Option<u64>,
+}
+
+impl ScriptedStore {
+    /// A Store of `value` at `resource` under `kind` that ignores the generation
+    /// counter, lives a day, and is timed by the simulated clock.
+    pub fn new(
+        resource: reload_wire::ResourceId,
+        kind: reload_wire::KindId,
+        value: reload_wire::StoredDataValue,
+    ) -> Self {
+        ScriptedStore {
+            resource,
+            kind,
+            value,
+            generation_counter: 0,
+            lifetime: 86_400,
+            storage_time: None,
+        }
+    }
 }
 
 /// The outcome of a scripted Store or Fetch.
@@ -174,6 +247,11 @@ impl Simulator {
             value_fetches: HashMap::new(),
             next_iteration: HashMap::new(),
             values_issued: 0,
+            tickets: Vec::new(),
+            ticket_requests: HashMap::new(),
+            crash_time: None,
+            check_time: None,
+            surviving: Vec::new(),
             cfg,
         }
     }
@@ -266,6 +344,97 @@ impl Simulator {
     /// Outcomes of scripted stores and fetches, in completion order.
     pub fn storage_outcomes(&self) -> &[StorageOutcome] {
         &self.storage_outcomes
+    }
+
+    /// Adds a peer with Node-ID `node_id` (which no other node may have) that starts
+    /// joining at `at` through a few live peers; returns its index.
+    pub fn spawn_with_id(&mut self, at: Time, node_id: NodeId) -> usize {
+        let idx = self.add_node_with_id(false, node_id);
+        self.push(at, Ev::Start { node: idx });
+        idx
+    }
+
+    /// Node `idx` sends `body` to `destination` at `at` as an application request
+    /// (signed by its stand-in, §6.3.4); [`Simulator::outcome`] tells what it came to.
+    /// Nothing is sent if the node is not alive then.
+    pub fn request_at(&mut self, idx: usize, at: Time, destination: Destination, body: MessageBody) -> Ticket {
+        let ticket = self.new_ticket();
+        let req = Req::Raw { destination, body };
+        self.push(
+            at,
+            Ev::Ticketed {
+                node: idx,
+                ticket: ticket.0,
+                req,
+            },
+        );
+        ticket
+    }
+
+    /// Node `idx` makes `store` at `at`, routed to the Resource-ID; the value is
+    /// signed by the node's stand-in (§7.1) when the Store is sent.
+    pub fn store_at(&mut self, idx: usize, at: Time, store: ScriptedStore) -> Ticket {
+        let ticket = self.new_ticket();
+        self.push(
+            at,
+            Ev::Ticketed {
+                node: idx,
+                ticket: ticket.0,
+                req: Req::Store(store),
+            },
+        );
+        ticket
+    }
+
+    /// Node `idx` fetches (§7.4.2) `specifiers` at `resource` at `at`.
+    pub fn fetch_at(
+        &mut self,
+        idx: usize,
+        at: Time,
+        resource: reload_wire::ResourceId,
+        specifiers: Vec<reload_wire::StoredDataSpecifier>,
+    ) -> Ticket {
+        let body = MessageBody::FetchReq(reload_wire::FetchReq {
+            resource: resource.clone(),
+            specifiers,
+        });
+        self.request_at(idx, at, Destination::resource(resource), body)
+    }
+
+    /// What a ticketed request came to: `None` while unanswered (or if its node
+    /// was not alive to send it).
+    pub fn outcome(&self, ticket: Ticket) -> Option<&Result<Answer, Failure>> {
+        self.tickets.get(ticket.0).and_then(Option::as_ref)
+    }
+
+    /// The Resource-ID H(Node-ID || i) that node `idx` may write under TURN-SERVICE
+    /// (NODE-MULTIPLE, §7.3.4, §9).
+    pub fn node_multiple_resource(&self, idx: usize, iteration: u8) -> reload_wire::ResourceId {
+        let mut name = self.nodes[idx].node.node_id().0.to_vec();
+        name.push(iteration);
+        ring::hash_resource_name(&name)
+    }
+
+    /// `data` signed for `resource` and `kind` by node `idx`'s stand-in (§7.1), as
+    /// that node would store it; `None` if it cannot be encoded.
+    pub fn sign_value(
+        &self,
+        idx: usize,
+        resource: &reload_wire::ResourceId,
+        kind: reload_wire::KindId,
+        data: reload_wire::StoredData,
+    ) -> Option<reload_wire::StoredData> {
+        let crypto = StandInCrypto::new(self.nodes[idx].node.node_id());
+        reload_core::crypto::sign_stored_data(&crypto, resource, kind, data).ok()
+    }
+
+    /// The live ring peers that hold anything at `resource`, in ring order.
+    pub fn holders(&self, resource: &reload_wire::ResourceId) -> Vec<usize> {
+        self.ring
+            .values()
+            .copied()
+            .filter(|idx| self.nodes[*idx].node.data_store().holds(resource))
+            .collect()
     }
 
     /// Runs every event up to and including `until`.
@@ -375,8 +544,12 @@ impl Simulator {
     }
 
     fn add_node(&mut self, client: bool) -> usize {
-        let idx = self.nodes.len();
         let id = self.random_node_id();
+        self.add_node_with_id(client, id)
+    }
+
+    fn add_node_with_id(&mut self, client: bool, id: NodeId) -> usize {
+        let idx = self.nodes.len();
         let mut cfg = NodeConfig::new(self.overlay, id);
         cfg.client = client;
         cfg.update_interval = self.cfg.update_interval;
@@ -418,7 +591,8 @@ impl Simulator {
             self.push(crash, Ev::ScriptedCrash);
             if self.cfg.values > 0 {
                 // Failure detection, reactive recovery, then every value is fetched.
-                self.push(crash + Duration::from_secs(60), Ev::CheckValues);
+                self.check_time = Some(crash + CHECK_AFTER_CRASH);
+                self.push(crash + CHECK_AFTER_CRASH, Ev::CheckValues);
             }
         } else if self.cfg.values > 0 {
             self.push(self.now + storing + Duration::from_secs(30), Ev::CheckValues);
@@ -544,6 +718,28 @@ impl Simulator {
                     self.drain(node);
                 }
             }
+            Ev::Ticketed { node, ticket, req } => {
+                if self.nodes[node].alive {
+                    let request = match req {
+                        Req::Raw { destination, body } => {
+                            Some(self.nodes[node].node.request(self.now, destination, body))
+                        }
+                        Req::Store(store) => self.send_signed_store(node, &store),
+                    };
+                    if let Some(request) = request {
+                        self.ticket_requests.insert((node, request), ticket);
+                    }
+                    self.drain(node);
+                }
+            }
+            Ev::CopySample => {
+                self.copy_sample();
+                let next = self.now + COPY_SAMPLE_INTERVAL;
+                // The check takes the last sample itself.
+                if self.check_time.is_some_and(|c| next < c) {
+                    self.push(next, Ev::CopySample);
+                }
+            }
             Ev::Leave { node } => {
                 if self.nodes[node].alive {
                     self.nodes[node].node.leave(self.now);
@@ -581,6 +777,9 @@ impl Simulator {
                 }
                 for idx in peers.into_iter().take(k) {
                     self.crash(idx);
+                }
+                if self.cfg.values > 0 && self.crash_time.is_none() {
+                    self.watch_recovery();
                 }
             }
         }
@@ -620,47 +819,103 @@ impl Simulator {
             return;
         }
         self.push(self.now + Duration::from_millis(5), Ev::StoreValue);
-        let Some(idx) = self.random_ring_member() else { return };
-        let i = self.next_iteration.entry(idx).or_insert(0);
-        if *i >= 20 {
-            return;
+        // A peer that has stored its 20 is passed over for another within the same
+        // tick: the values go out at 200 per second as planned, all of them before
+        // the scripted crash (which is timed for that rate).
+        let mut pick = None;
+        for _ in 0..64 {
+            let Some(idx) = self.random_ring_member() else { return };
+            if self.next_iteration.get(&idx).is_none_or(|i| *i < 20) {
+                pick = Some(idx);
+                break;
+            }
         }
+        let Some(idx) = pick else { return };
+        let i = self.next_iteration.entry(idx).or_insert(0);
         *i += 1;
         let iteration = *i;
         self.values_issued += 1;
-        let id = self.nodes[idx].node.node_id();
-        let mut name = id.0.to_vec();
-        name.push(iteration);
-        let resource = ring::hash_resource_name(&name);
-        let kind = reload_wire::KindId::TURN_SERVICE;
+        let resource = self.node_multiple_resource(idx, iteration);
         let value = reload_wire::StoredDataValue::Single {
             value: reload_wire::DataValue::new(vec![iteration; 8]),
         };
-        if let Some(request) = self.send_signed_store(idx, &resource, kind, value) {
+        let store = ScriptedStore::new(resource.clone(), reload_wire::KindId::TURN_SERVICE, value);
+        if let Some(request) = self.send_signed_store(idx, &store) {
             self.value_stores.insert((idx, request), resource);
         }
         self.drain(idx);
+    }
+
+    /// Live copies of each of `values`, in order. One pass over what every live
+    /// ring peer holds (peers × resources held), not a look-up per value and peer.
+    fn live_copies(&self, values: &[reload_wire::ResourceId]) -> Vec<usize> {
+        let mut counts: HashMap<&reload_wire::ResourceId, usize> = values.iter().map(|r| (r, 0)).collect();
+        for idx in self.ring.values() {
+            for r in self.nodes[*idx].node.data_store().resources() {
+                if let Some(c) = counts.get_mut(r) {
+                    *c += 1;
+                }
+            }
+        }
+        values.iter().map(|r| counts.get(r).copied().unwrap_or(0)).collect()
+    }
+
+    /// Copies a value should have: the replica set (§10.4), or one per live peer
+    /// when fewer peers are left.
+    fn copy_target(&self) -> usize {
+        self.ring.len().min(REPLICA_SET)
+    }
+
+    /// Right after the scripted crash: remembers which stored values kept a live
+    /// copy, and counts their copies now and once a second until the check.
+    fn watch_recovery(&mut self) {
+        self.crash_time = Some(self.now);
+        let copies = self.live_copies(&self.stored_values);
+        self.surviving = self
+            .stored_values
+            .iter()
+            .zip(copies)
+            .filter(|(_, c)| *c > 0)
+            .map(|(r, _)| r.clone())
+            .collect();
+        self.metrics.values_surviving = self.surviving.len() as u64;
+        self.metrics.values_stored_before_crash = Some(self.stored_values.len() as u64);
+        self.copy_sample();
+        let next = self.now + COPY_SAMPLE_INTERVAL;
+        if self.check_time.is_some_and(|c| next < c) {
+            self.push(next, Ev::CopySample);
+        }
+    }
+
+    /// Counts the live copies of the values that survived the crash.
+    fn copy_sample(&mut self) {
+        let Some(t0) = self.crash_time else { return };
+        let target = self.copy_target();
+        let copies = self.live_copies(&self.surviving);
+        let at_target = copies.iter().filter(|c| **c >= target).count() as u64;
+        let without = copies.iter().filter(|c| **c == 0).count() as u64;
+        self.metrics
+            .copy_sample(self.now.since(t0), at_target, without, self.surviving.len() as u64);
     }
 
     /// After the crash: which values still have a live copy, and fetch every one.
     fn check_values(&mut self) {
         let live: Vec<usize> = self.ring.values().copied().collect();
         let values = self.stored_values.clone();
-        let with_copy = values
-            .iter()
-            .filter(|r| live.iter().any(|n| self.nodes[*n].node.data_store().holds(r)))
-            .count();
-        let copies: usize = values
-            .iter()
-            .map(|r| {
-                live.iter()
-                    .filter(|n| self.nodes[**n].node.data_store().holds(r))
-                    .count()
-            })
-            .sum();
+        let copies = self.live_copies(&values);
+        let with_copy = copies.iter().filter(|c| **c > 0).count();
         self.metrics.values_stored = values.len() as u64;
         self.metrics.values_with_live_copy = with_copy as u64;
-        self.metrics.live_copies = copies as u64;
+        self.metrics.live_copies = copies.iter().sum::<usize>() as u64;
+        if self.crash_time.is_some() {
+            // The last sample of the recovery: its state at the check.
+            self.copy_sample();
+        } else {
+            // No crash: every value with a live copy should be at the replica set.
+            let target = self.copy_target();
+            self.metrics.values_surviving = with_copy as u64;
+            self.metrics.at_target_at_check = Some(copies.iter().filter(|c| **c >= target).count() as u64);
+        }
         for (k, resource) in values.into_iter().enumerate() {
             let Some(&asker) = live.get(k % live.len().max(1)) else {
                 return;
@@ -682,35 +937,28 @@ impl Simulator {
         }
     }
 
-    /// Node `idx` stores `value` at `resource` under `kind`, signed by its stand-in
-    /// (§7.1), as an original store; returns the request to watch.
-    fn send_signed_store(
-        &mut self,
-        idx: usize,
-        resource: &reload_wire::ResourceId,
-        kind: reload_wire::KindId,
-        value: reload_wire::StoredDataValue,
-    ) -> Option<RequestId> {
-        let id = self.nodes[idx].node.node_id();
+    /// Node `idx` makes `store`, the value signed by its stand-in (§7.1), as an
+    /// original store; returns the request to watch.
+    fn send_signed_store(&mut self, idx: usize, store: &ScriptedStore) -> Option<RequestId> {
         let data = reload_wire::StoredData {
-            storage_time: self.now.as_micros() / 1000 + 1,
-            lifetime: 86_400,
-            value,
+            storage_time: store.storage_time.unwrap_or(self.now.as_micros() / 1000 + 1),
+            lifetime: store.lifetime,
+            value: store.value.clone(),
             signature: reload_wire::Signature::synthesized(),
         };
-        let data = reload_core::crypto::sign_stored_data(&StandInCrypto::new(id), resource, kind, data).ok()?;
+        let data = self.sign_value(idx, &store.resource, store.kind, data)?;
         let body = MessageBody::StoreReq(reload_wire::StoreReq {
-            resource: resource.clone(),
+            resource: store.resource.clone(),
             replica_number: 0,
             kind_data: vec![reload_wire::StoreKindData {
-                kind,
-                generation_counter: 0,
+                kind: store.kind,
+                generation_counter: store.generation_counter,
                 values: vec![data],
             }],
         });
         let request = self.nodes[idx]
             .node
-            .request(self.now, Destination::resource(resource.clone()), body);
+            .request(self.now, Destination::resource(store.resource.clone()), body);
         // The caller registers the request before draining: its answer may come at once.
         Some(request)
     }
@@ -720,16 +968,24 @@ impl Simulator {
             return;
         }
         let id = self.nodes[idx].node.node_id();
-        let resource = ring::hash_resource_name(&id.0);
-        let kind = reload_wire::KindId::CERTIFICATE_BY_NODE;
         let value = reload_wire::StoredDataValue::Array {
             index: reload_wire::storage::ARRAY_APPEND,
             value: reload_wire::DataValue::new(id.0.to_vec()),
         };
-        if let Some(request) = self.send_signed_store(idx, &resource, kind, value) {
+        let store = ScriptedStore::new(
+            ring::hash_resource_name(&id.0),
+            reload_wire::KindId::CERTIFICATE_BY_NODE,
+            value,
+        );
+        if let Some(request) = self.send_signed_store(idx, &store) {
             self.scripted_storage.insert((idx, request), true);
         }
         self.drain(idx);
+    }
+
+    fn new_ticket(&mut self) -> Ticket {
+        self.tickets.push(None);
+        Ticket(self.tickets.len() - 1)
     }
 
     fn random_ring_member(&mut self) -> Option<usize> {
@@ -971,6 +1227,12 @@ impl Simulator {
                 self.metrics.rejoins += 1;
             }
             Event::Response { request, result } => {
+                if let Some(ticket) = self.ticket_requests.remove(&(idx, request)) {
+                    if let Some(slot) = self.tickets.get_mut(ticket) {
+                        *slot = Some(result);
+                    }
+                    return;
+                }
                 if let Some(resource) = self.value_stores.remove(&(idx, request)) {
                     if matches!(
                         result,

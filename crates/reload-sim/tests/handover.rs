@@ -41,7 +41,11 @@ fn values_after_joins(seed: u64) {
             s.node(owner).data_store().holds(&r),
             "seed {seed}: the responsible peer {owner} took the value of {p} over; holders {holders:?}"
         );
-        assert_eq!(holders.len(), 3, "seed {seed}: the value of {p} has three copies: {holders:?}");
+        assert_eq!(
+            holders.len(),
+            3,
+            "seed {seed}: the value of {p} has three copies: {holders:?}"
+        );
     }
 }
 
