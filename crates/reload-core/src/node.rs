@@ -165,6 +165,8 @@ enum Purpose {
     Liveness,
     /// A replica Store to a successor (§10.4).
     Replicate,
+    /// A Fetch of the newer data a peer refused a replica store for (§7.4.1.1).
+    Resync,
 }
 
 /// A request this node originated and awaits an answer to (§6.2.1).
@@ -246,6 +248,8 @@ pub struct Node<T: Topology = Chord> {
     replica_retries: HashMap<ResourceId, u32>,
     /// Whether a [`Timer::ReplicaRetry`] is pending.
     replica_retry_scheduled: bool,
+    /// The Resource-ID of each Fetch of newer data awaiting its answer.
+    resyncs: HashMap<TransactionId, ResourceId>,
 }
 
 /// Replica stores of one Resource-ID retried after failures before giving up until
@@ -299,6 +303,7 @@ impl<T: Topology> Node<T> {
             replica_stores: HashMap::new(),
             replica_retries: HashMap::new(),
             replica_retry_scheduled: false,
+            resyncs: HashMap::new(),
         }
     }
 
@@ -1134,9 +1139,13 @@ impl<T: Topology> Node<T> {
                         self.replica_retries.remove(&r);
                     }
                 }
-                // The replica holds something newer: nothing to repair.
-                MessageBody::Error(e) if e.error_code == ErrorCode::DATA_TOO_OLD => {
-                    self.replica_stores.remove(&txid);
+                // The peer holds something newer than this copy: take it (§7.4.1.1).
+                MessageBody::Error(e)
+                    if [ErrorCode::DATA_TOO_OLD, ErrorCode::GENERATION_COUNTER_TOO_LOW].contains(&e.error_code) =>
+                {
+                    if let Some(resource) = self.replica_stores.remove(&txid) {
+                        self.fetch_newer(now, resource, signer);
+                    }
                 }
                 // Not (yet) a neighbor of ours, or not joined yet: the tables converge, try again.
                 MessageBody::Error(e) => {
@@ -1145,7 +1154,78 @@ impl<T: Topology> Node<T> {
                 }
                 _ => self.replica_store_failed(now, txid, Some(signer), false),
             },
+            Purpose::Resync => {
+                let Some(resource) = self.resyncs.remove(&txid) else {
+                    return;
+                };
+                if let MessageBody::FetchAns(mut ans) = body {
+                    self.take_newer(now, resource, signer, &mut ans, &msg.security.certificates);
+                }
+            }
             Purpose::Update | Purpose::Leave | Purpose::Liveness => {}
+        }
+    }
+
+    /// §7.4.1.1: `peer` refused a replica store of `resource` because it holds
+    /// newer data; fetch all of it, every Kind this peer holds there.
+    fn fetch_newer(&mut self, now: Time, resource: ResourceId, peer: NodeId) {
+        let specifiers: Vec<reload_wire::StoredDataSpecifier> = self
+            .store
+            .export(now, &resource)
+            .into_iter()
+            .filter_map(|(kind, _, _)| {
+                let model_specifier = match self.cfg.kinds.get(kind)?.model {
+                    reload_wire::DataModel::Single => reload_wire::ModelSpecifier::Single,
+                    reload_wire::DataModel::Array => {
+                        reload_wire::ModelSpecifier::Array(vec![reload_wire::ArrayRange {
+                            first: 0,
+                            last: reload_wire::storage::ARRAY_APPEND,
+                        }])
+                    }
+                    reload_wire::DataModel::Dictionary => reload_wire::ModelSpecifier::Dictionary(Vec::new()),
+                };
+                Some(reload_wire::StoredDataSpecifier {
+                    kind,
+                    generation: 0,
+                    model_specifier,
+                })
+            })
+            .collect();
+        if specifiers.is_empty() {
+            return;
+        }
+        self.stats.resyncs += 1;
+        let body = MessageBody::FetchReq(reload_wire::FetchReq {
+            resource: resource.clone(),
+            specifiers,
+        });
+        if let Some(txid) = self.send_request(now, vec![Destination::node(peer)], body, Purpose::Resync) {
+            self.resyncs.insert(txid, resource);
+        }
+    }
+
+    /// The answer to [`Node::fetch_newer`]: check every value as a fetcher does,
+    /// take the newer ones, and, if this peer is responsible, bring its other
+    /// replica up to date too.
+    fn take_newer(
+        &mut self,
+        now: Time,
+        resource: ResourceId,
+        peer: NodeId,
+        ans: &mut reload_wire::FetchAns,
+        certificates: &[reload_wire::GenericCertificate],
+    ) {
+        self.check_fetched(now, &resource, ans, certificates);
+        let taken = self.store.merge(now, &self.cfg.kinds, &resource, &ans.kind_responses);
+        if taken == 0 {
+            return;
+        }
+        if self.topology.is_responsible(ring::resource_point(&resource)) {
+            self.replicated_to.insert(resource, vec![peer]);
+            if !self.replica_retry_scheduled {
+                self.replica_retry_scheduled = true;
+                self.schedule(now, Timer::ReplicaRetry);
+            }
         }
     }
 
@@ -1311,19 +1391,32 @@ impl<T: Topology> Node<T> {
         certificates: &[reload_wire::GenericCertificate],
     ) -> Vec<NodeId> {
         let successors: Vec<NodeId> = self.topology.neighbor_table().successors.into_iter().take(2).collect();
-        for (i, succ) in successors.iter().enumerate() {
-            let kind_data = req
-                .kind_data
-                .iter()
-                .filter_map(|kd| {
-                    let generation = generations.iter().find(|(k, _)| *k == kd.kind)?.1;
-                    Some(reload_wire::StoreKindData {
-                        kind: kd.kind,
-                        generation_counter: generation,
-                        values: kd.values.clone(),
-                    })
+        let held = self.store.export(now, &req.resource);
+        let kind_data: Vec<reload_wire::StoreKindData> = req
+            .kind_data
+            .iter()
+            .filter_map(|kd| {
+                let generation = generations.iter().find(|(k, _)| *k == kd.kind)?.1;
+                let appends = kd.values.iter().any(|v| {
+                    matches!(v.value, reload_wire::StoredDataValue::Array { index, .. } if index == reload_wire::storage::ARRAY_APPEND)
+                });
+                // An append (index 0xffffffff) would land wherever each replica's own
+                // array ends; send the array as this peer holds it, with the indexes
+                // it gave the new entries, so the replicas mirror it exactly.
+                let values = if appends {
+                    held.iter().find(|(k, _, _)| *k == kd.kind)?.2.clone()
+                } else {
+                    kd.values.clone()
+                };
+                Some(reload_wire::StoreKindData {
+                    kind: kd.kind,
+                    generation_counter: generation,
+                    values,
                 })
-                .collect();
+            })
+            .collect();
+        for (i, succ) in successors.iter().enumerate() {
+            let kind_data = kind_data.clone();
             let body = MessageBody::StoreReq(reload_wire::StoreReq {
                 resource: req.resource.clone(),
                 replica_number: (i + 1) as u8,
@@ -2225,6 +2318,9 @@ impl<T: Topology> Node<T> {
             Purpose::Replicate => {
                 let txid = p.header.transaction_id;
                 self.replica_store_failed(now, txid, p.expected_responder, true);
+            }
+            Purpose::Resync => {
+                self.resyncs.remove(&p.header.transaction_id);
             }
             Purpose::Attach(AttachPurpose::Finger) | Purpose::Leave | Purpose::PartitionCheck { .. } => {}
         }

@@ -40,6 +40,8 @@ pub struct Stats {
     pub replica_stores_sent: u64,
     /// Replica stores refused or unanswered (retried while the tables converge).
     pub replica_stores_failed: u64,
+    /// Fetches of newer data after a replica store was refused as too old (§7.4.1.1).
+    pub resyncs: u64,
     /// Resource-IDs dropped because this peer left their replica set (§10.7.3).
     pub resources_dropped: u64,
     /// Partitions found by the partition check (§10.7.4.4).

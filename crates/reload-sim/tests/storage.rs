@@ -292,7 +292,6 @@ fn an_expired_value_is_gone_from_the_responsible_peer_and_both_replicas() {
 }
 
 #[test]
-#[ignore = "reload-core bug: DataStore::fetch answers an expired, not yet swept single value with no value at all instead of a synthesized exists = false one (storage/store.rs select)"]
 fn an_expired_value_is_absent_to_a_fetch_before_it_is_swept() {
     let mut s = sim(25);
     let peers = ring_of(&mut s, 6);
@@ -452,7 +451,6 @@ fn a_replica_keeps_the_newest_value_when_an_older_one_arrives() {
 }
 
 #[test]
-#[ignore = "reload-core bug: Node::replicate forwards the request's values with index 0xffffffff, so a replica appends in its own arrival order (seed 31: entries swapped, generation 1 instead of 2)"]
 fn replicas_of_appended_array_entries_mirror_the_responsible_peer() {
     // Two entries appended at once (§7.4.1.1: index 0xffffffff appends); each
     // replica must hold each entry at the index the responsible peer chose, once.
@@ -533,7 +531,6 @@ fn the_report_times_the_recovery_to_three_copies_after_a_crash() {
 }
 
 #[test]
-#[ignore = "reload-core bug: on Error_Data_Too_Old to a replica store, Node::handle_response (Purpose::Replicate) drops the matter instead of fetching the newer value and replacing its own copy (§7.4.1.1 MUST)"]
 fn a_peer_whose_replica_store_is_refused_as_too_old_takes_the_newer_value() {
     let mut s = sim(28);
     let peers = ring_of(&mut s, 10);

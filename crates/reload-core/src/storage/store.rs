@@ -211,7 +211,9 @@ impl DataStore {
             }
             let changed = apply(now, def, entry, &kd.values)?;
             if replica {
-                entry.generation = kd.generation_counter;
+                // A replica store that arrives after a later one must not roll the
+                // counter back.
+                entry.generation = entry.generation.max(kd.generation_counter);
             } else if changed {
                 entry.generation += 1;
             }
@@ -238,6 +240,51 @@ impl DataStore {
             .get(resource)
             .and_then(|k| k.get(&kind))
             .map_or(0, |e| e.generation)
+    }
+
+    /// Takes what another peer holds at `resource` where it is newer than this
+    /// peer's copy (§7.4.1.1: after a store of data "previously stored by another
+    /// node" fails with Error_Data_Too_Old or Error_Generation_Counter_Too_Low, the
+    /// peer "MUST fetch the newer data ... and use that to replace its own copy").
+    /// Values are taken one by one by storage time, as partition merging does;
+    /// older ones are skipped, not refused, and the higher generation counter
+    /// stays. The values must have been checked (signatures, policy) already.
+    /// Returns how many values were taken.
+    pub fn merge(
+        &mut self,
+        now: Time,
+        registry: &KindRegistry,
+        resource: &ResourceId,
+        kinds: &[FetchKindResponse],
+    ) -> usize {
+        let mut taken = 0;
+        let mut staged = self.resources.get(resource).cloned().unwrap_or_default();
+        for kr in kinds {
+            let Some(def) = registry.get(kr.kind) else { continue };
+            let entry = staged.entry(kr.kind).or_insert_with(|| KindEntry {
+                generation: 0,
+                values: Values::new(def.model),
+            });
+            for v in &kr.values {
+                let synthesized = v.signature.is_anonymous() && v.storage_time == 0;
+                if synthesized || v.value.model() != def.model {
+                    continue;
+                }
+                // Apply it alone: a value older than ours is simply not taken.
+                let mut trial = entry.clone();
+                if apply(now, def, &mut trial, std::slice::from_ref(v)).is_ok_and(|changed| changed) {
+                    *entry = trial;
+                    taken += 1;
+                }
+            }
+            entry.generation = entry.generation.max(kr.generation);
+        }
+        staged.retain(|_, e| e.values.len() > 0);
+        if !staged.is_empty() {
+            self.resources.insert(resource.clone(), staged);
+        }
+        self.touch(resource);
+        taken
     }
 
     /// Keeps `certificates` as what verifies values signed by `identity` (call it
@@ -349,7 +396,10 @@ impl DataStore {
                     .filter(|h| h.expires > now)
                     .map(|h| {
                         let mut d = h.data.clone();
-                        d.lifetime = u32::try_from(h.expires.since(now).as_secs()).unwrap_or(u32::MAX);
+                        // Rounded to the nearest second: a hand-over a moment after the store
+                        // keeps the lifetime the owner gave (§7.4.1.1 lowers it by the time held).
+                        let left = h.expires.since(now).as_micros().saturating_add(500_000) / 1_000_000;
+                        d.lifetime = u32::try_from(left).unwrap_or(u32::MAX);
                         d
                     })
                     .collect();
@@ -564,7 +614,8 @@ fn absent(value: StoredDataValue) -> StoredData {
 fn select(now: Time, values: Option<&Values>, spec: &ModelSpecifier) -> Vec<StoredData> {
     let live = |h: &Held| (h.expires > now).then(|| h.data.clone());
     match (values, spec) {
-        (Some(Values::Single(Some(h))), ModelSpecifier::Single) => live(h).into_iter().collect(),
+        // A value past its lifetime but not yet swept is as absent as a missing one.
+        (Some(Values::Single(Some(h))), ModelSpecifier::Single) if h.expires > now => vec![h.data.clone()],
         (_, ModelSpecifier::Single) => vec![absent(StoredDataValue::Single {
             value: DataValue::absent(),
         })],
