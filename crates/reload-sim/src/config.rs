@@ -109,6 +109,10 @@ pub struct SimConfig {
     /// Link failures: expected failures per link per hour while the workload runs
     /// (both ends stay up; the link breaks and both notice after failure detection).
     pub link_failures_per_hour: f64,
+    /// Peers persist what they store (in memory, as a real peer does on disk), so
+    /// [`Simulator::restart_at`](crate::Simulator::restart_at) brings a crashed peer
+    /// back with its data.
+    pub persist: bool,
 }
 
 impl Default for SimConfig {
@@ -141,6 +145,7 @@ impl Default for SimConfig {
             partition_check_interval: Duration::from_secs(300),
             link_failures_per_hour: 0.0,
             values: 0,
+            persist: false,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
+use reload_core::storage::{MemoryBackend, RestoreSummary, StorageBackend};
 use reload_core::{Action, Answer, Event, Failure, LinkId, Node, NodeConfig, RequestId, StandInCrypto, Time, ring};
 use reload_wire::{Destination, MessageBody, MessageCode, NodeId, OverlayHash, PingReq, RawMessage, Reader};
 
@@ -34,6 +35,7 @@ enum Ev {
     ConnectFailed { node: usize, peer: Option<NodeId> },
     LinkDown { node: usize, link: LinkId },
     Start { node: usize },
+    Restart { node: usize },
     Depart { node: usize },
     Gone { node: usize },
     Lookup,
@@ -95,6 +97,10 @@ struct SimNode {
     joined: bool,
     links: BTreeSet<LinkId>,
     timer: Option<Time>,
+    /// What the peer has persisted (with [`SimConfig::persist`]).
+    disk: Option<MemoryBackend>,
+    /// Times the peer was restarted.
+    restarts: u64,
 }
 
 struct SimLink {
@@ -146,6 +152,8 @@ pub struct Simulator {
     check_time: Option<Time>,
     /// The stored values that kept at least one live copy through the crash.
     surviving: Vec<reload_wire::ResourceId>,
+    /// What each restart loaded from the peer's persisted records.
+    restores: Vec<(usize, RestoreSummary)>,
 }
 
 /// A handle on the outcome of a request made with [`Simulator::request_at`],
@@ -252,6 +260,7 @@ impl Simulator {
             crash_time: None,
             check_time: None,
             surviving: Vec::new(),
+            restores: Vec::new(),
             cfg,
         }
     }
@@ -313,6 +322,17 @@ impl Simulator {
     /// Crashes node `idx` at `at`: no Leave, its links die silently.
     pub fn crash_at(&mut self, idx: usize, at: Time) {
         self.push(at, Ev::Gone { node: idx });
+    }
+
+    /// Starts crashed peer `idx` again at `at`, with the same Node-ID and, with
+    /// [`SimConfig::persist`], the values it had persisted.
+    pub fn restart_at(&mut self, idx: usize, at: Time) {
+        self.push(at, Ev::Restart { node: idx });
+    }
+
+    /// What each restart loaded from its peer's persisted records, in order.
+    pub fn restores(&self) -> &[(usize, RestoreSummary)] {
+        &self.restores
     }
 
     /// Makes node `idx` leave gracefully at `at`.
@@ -550,15 +570,7 @@ impl Simulator {
 
     fn add_node_with_id(&mut self, client: bool, id: NodeId) -> usize {
         let idx = self.nodes.len();
-        let mut cfg = NodeConfig::new(self.overlay, id);
-        cfg.client = client;
-        cfg.update_interval = self.cfg.update_interval;
-        cfg.ping_interval = self.cfg.ping_interval;
-        cfg.reliability_timer = self.cfg.reliability_timer;
-        cfg.partition_check_interval = self.cfg.partition_check_interval;
-        cfg.candidates = vec![network::candidate(idx)];
-        let seed = network::mix(self.cfg.seed, idx as u64, 0x5eed);
-        let node = Node::new(cfg, Box::new(StandInCrypto::new(id)), seed);
+        let node = self.new_node(idx, client, id, 0);
         self.by_id.insert(id, idx);
         self.nodes.push(SimNode {
             node,
@@ -568,8 +580,47 @@ impl Simulator {
             joined: false,
             links: BTreeSet::new(),
             timer: None,
+            disk: self.cfg.persist.then(MemoryBackend::new),
+            restarts: 0,
         });
         idx
+    }
+
+    /// Node `idx` as it starts for the `incarnation`-th time.
+    fn new_node(&self, idx: usize, client: bool, id: NodeId, incarnation: u64) -> Node {
+        let mut cfg = NodeConfig::new(self.overlay, id);
+        cfg.client = client;
+        cfg.update_interval = self.cfg.update_interval;
+        cfg.ping_interval = self.cfg.ping_interval;
+        cfg.reliability_timer = self.cfg.reliability_timer;
+        cfg.partition_check_interval = self.cfg.partition_check_interval;
+        cfg.candidates = vec![network::candidate(idx)];
+        cfg.persist_storage = self.cfg.persist;
+        let seed = network::mix(self.cfg.seed, idx as u64, 0x5eed ^ incarnation);
+        Node::new(cfg, Box::new(StandInCrypto::new(id)), seed)
+    }
+
+    /// A crashed peer comes back as a new process with the same Node-ID: it loads
+    /// what it persisted and joins again.
+    fn restart(&mut self, idx: usize) {
+        if self.nodes[idx].alive {
+            return;
+        }
+        let n = &self.nodes[idx];
+        let incarnation = n.restarts + 1;
+        let mut node = self.new_node(idx, n.client, n.node.node_id(), incarnation);
+        if let Some(disk) = &n.disk {
+            let records = disk.load().unwrap_or_else(|never| match never {});
+            let summary = node.restore_storage(self.now, records);
+            self.restores.push((idx, summary));
+        }
+        let n = &mut self.nodes[idx];
+        n.node = node;
+        n.restarts = incarnation;
+        n.links.clear();
+        n.timer = None;
+        n.joined = false;
+        self.start_node(idx);
     }
 
     fn start_workload(&mut self) {
@@ -677,6 +728,7 @@ impl Simulator {
             }
             Ev::LinkDown { node, link } => self.link_down(node, link),
             Ev::Start { node } => self.start_node(node),
+            Ev::Restart { node } => self.restart(node),
             Ev::Depart { node } => self.depart(node),
             Ev::Gone { node } => self.crash(node),
             Ev::Lookup => self.lookup(),
@@ -1100,6 +1152,14 @@ impl Simulator {
 
     /// Carries out everything a node asked for after an input.
     fn drain(&mut self, idx: usize) {
+        // What a real runtime does: changes are durable before anything is sent.
+        let n = &mut self.nodes[idx];
+        if let Some(disk) = n.disk.as_mut() {
+            let changes = n.node.take_storage_changes();
+            if !changes.is_empty() {
+                disk.apply(&changes).unwrap_or_else(|never| match never {});
+            }
+        }
         while let Some(t) = self.nodes[idx].node.poll_transmit() {
             self.send(idx, t.link, t.bytes);
         }

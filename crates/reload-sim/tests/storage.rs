@@ -595,3 +595,84 @@ fn a_peer_whose_replica_store_is_refused_as_too_old_takes_the_newer_value() {
         "§7.4.1.1: after Error_Data_Too_Old the storing peer MUST fetch the newer data and replace its own copy"
     );
 }
+
+/// A crashed peer restarts from what it persisted (DESIGN.md: nothing is lost on
+/// restart): it loads its values, purging one whose lifetime ran out while it was
+/// down, joins again under the same Node-ID, takes its range back with the newest
+/// data (a value updated while it was down replaces its stale copy, §10.5 step 6,
+/// §7.4.1.1), and afterwards every value has exactly three copies.
+#[test]
+fn a_restarted_peer_reloads_its_values_and_reconciles_with_its_neighbors() {
+    let mut s = Simulator::new(SimConfig {
+        seed: 40,
+        lookups: 0,
+        persist: true,
+        ..SimConfig::default()
+    });
+    let peers = ring_of(&mut s, 10);
+    let writer = writer_outside(&s, &peers, 3);
+    let kept = store_turn_value(&mut s, writer, b"before");
+    let p = replica_set(&s, &kept)[0];
+    // A short-lived value that p holds too.
+    let (short, _) = (2..=20)
+        .map(|i| s.node_multiple_resource(writer, i))
+        .map(|r| {
+            let set = replica_set(&s, &r);
+            (r, set)
+        })
+        .find(|(_, set)| set.contains(&p) && !set.contains(&writer))
+        .expect("a value of the writer that p holds");
+    let mut brief = ScriptedStore::new(short.clone(), KindId::TURN_SERVICE, single(b"brief"));
+    brief.lifetime = 20;
+    let t = s.store_at(writer, secs(46.0), brief);
+    s.run_until(secs(48.0));
+    assert_eq!(stored_generation(&s, t), 1);
+    assert!(s.node(p).data_store().holds(&short) && s.node(p).data_store().holds(&kept));
+
+    s.crash_at(p, secs(50.0));
+    s.run_until(secs(59.0));
+    // While p is down the value changes (the new responsible peer takes the Store).
+    let update = s.store_at(
+        writer,
+        secs(60.0),
+        ScriptedStore::new(kept.clone(), KindId::TURN_SERVICE, single(b"after")),
+    );
+    s.run_until(secs(80.0));
+    assert_eq!(stored_generation(&s, update), 2);
+    assert!(s.holders(&short).is_empty(), "the short-lived value expired everywhere");
+
+    s.restart_at(p, secs(80.0));
+    s.run_until(secs(150.0));
+    assert_eq!(s.ring_errors(), Vec::<usize>::new(), "p is back in a correct ring");
+    let restores = s.restores();
+    assert_eq!(restores.len(), 1);
+    let (who, summary) = restores[0];
+    assert_eq!(who, p);
+    assert!(summary.values >= 1, "p reloaded what it held: {summary:?}");
+    assert!(summary.expired >= 1, "and purged what expired meanwhile: {summary:?}");
+    assert_eq!(summary.unreadable, 0);
+
+    assert_eq!(replica_set(&s, &kept)[0], p, "p is responsible again");
+    let (generation, values) = held(&s, p, &kept, &turn_spec());
+    assert_eq!(generation, 2, "p took the newer generation");
+    assert_eq!(values.len(), 1);
+    assert_eq!(values[0].value, single(b"after"), "the stale copy was replaced");
+    assert_eq!(
+        sorted(s.holders(&kept)),
+        sorted(replica_set(&s, &kept)),
+        "exactly three copies: none lost, none kept twice"
+    );
+    assert!(s.holders(&short).is_empty(), "the expired value did not come back");
+
+    let asker = peers
+        .iter()
+        .copied()
+        .find(|x| *x != p && *x != writer)
+        .expect("another peer");
+    let f = s.fetch_at(asker, secs(151.0), kept.clone(), vec![turn_spec()]);
+    s.run_until(secs(160.0));
+    let (responder, generation, values) = fetched(&s, f);
+    assert_eq!(responder, s.node(p).node_id());
+    assert_eq!(generation, 2);
+    assert_eq!(values[0].value, single(b"after"));
+}
