@@ -124,30 +124,47 @@ fn rsa_certificates_work_too() {
     assert_eq!(bad, 0);
 }
 
-/// Runs one request from `a` (not started: it sends everything over its one link)
-/// to `b` (the first peer, responsible for everything) and returns the answer body.
-fn ask(a: &mut Node, b: &mut Node, body: MessageBody, to: Destination) -> Option<MessageBody> {
+/// Runs one request from `a` (not started: it sends everything over its one link,
+/// `link` at both ends) to `b` (the first peer, responsible for everything) and
+/// returns what it came to.
+fn exchange(
+    a: &mut Node,
+    b: &mut Node,
+    link: LinkId,
+    body: MessageBody,
+    to: Destination,
+) -> Option<Result<reload_core::Answer, reload_core::Failure>> {
     let t = now();
     let req = a.request(t, to, body);
     while let Some(tx) = a.poll_transmit() {
-        b.handle_message(t, LinkId(1), &tx.bytes);
+        b.handle_message(t, link, &tx.bytes);
     }
     while let Some(tx) = b.poll_transmit() {
-        a.handle_message(t, LinkId(1), &tx.bytes);
+        a.handle_message(t, link, &tx.bytes);
     }
+    answer_to(a, req)
+}
+
+/// What `a`'s request `req` came to, from the events `a` has queued.
+fn answer_to(a: &mut Node, req: reload_core::RequestId) -> Option<Result<reload_core::Answer, reload_core::Failure>> {
     let mut out = None;
     while let Some(e) = a.poll_event() {
         if let Event::Response { request, result } = e {
             if request == req {
-                out = Some(match result {
-                    Ok(answer) => answer.body,
-                    Err(reload_core::Failure::Error { error, .. }) => MessageBody::Error(error),
-                    Err(other) => panic!("request failed: {other:?}"),
-                });
+                out = Some(result);
             }
         }
     }
     out
+}
+
+/// [`exchange`] over link 1, with the answer's body (an error as its body).
+fn ask(a: &mut Node, b: &mut Node, body: MessageBody, to: Destination) -> Option<MessageBody> {
+    exchange(a, b, LinkId(1), body, to).map(|result| match result {
+        Ok(answer) => answer.body,
+        Err(reload_core::Failure::Error { error, .. }) => MessageBody::Error(error),
+        Err(other) => panic!("request failed: {other:?}"),
+    })
 }
 
 fn error_code(body: &Option<MessageBody>) -> Option<ErrorCode> {
@@ -293,22 +310,15 @@ fn stores_are_checked_against_signatures_and_policies() {
     c.handle_link_up(t, LinkId(2), ib, true);
     b.handle_link_up(t, LinkId(2), ic, false);
     while b.poll_transmit().is_some() || b.poll_event().is_some() || b.poll_action().is_some() {}
-    let request = c.request(t, Destination::resource(own.clone()), fetch_all());
-    while let Some(tx) = c.poll_transmit() {
-        b.handle_message(t, LinkId(2), &tx.bytes);
-    }
-    while let Some(tx) = b.poll_transmit() {
-        c.handle_message(t, LinkId(2), &tx.bytes);
-    }
-    let mut checked = None;
-    while let Some(e) = c.poll_event() {
-        if let Event::Response { request: r, result } = e {
-            if r == request {
-                checked = Some(result.expect("an answer"));
-            }
-        }
-    }
-    let checked = checked.expect("answered");
+    let checked = exchange(
+        &mut c,
+        &mut b,
+        LinkId(2),
+        fetch_all(),
+        Destination::resource(own.clone()),
+    )
+    .expect("answered")
+    .expect("an answer");
     assert_eq!(checked.rejected_values, 0, "alice's certificate came with the answer");
     assert!(matches!(&checked.body, MessageBody::FetchAns(ans) if ans.kind_responses[0].values.len() == 1));
 }
@@ -386,16 +396,9 @@ fn a_fetcher_drops_forged_values_from_a_malicious_peer() {
     let bytes = reload_core::crypto::signed_message_with(&mallory_crypto, header, answer, vec![alice_cert], 5000)
         .expect("encodes");
     carol_node.handle_message(t, LinkId(1), &bytes);
-
-    let mut got = None;
-    while let Some(e) = carol_node.poll_event() {
-        if let Event::Response { request: r, result } = e {
-            if r == request {
-                got = Some(result.expect("an answer"));
-            }
-        }
-    }
-    let got = got.expect("the answer arrived");
+    let got = answer_to(&mut carol_node, request)
+        .expect("the answer arrived")
+        .expect("an answer");
     assert_eq!(got.responder, im);
     assert_eq!(got.rejected_values, 2, "the tampered and the usurped value");
     match got.body {
@@ -482,22 +485,15 @@ fn a_restarted_peer_serves_values_with_their_signers_certificates() {
             model_specifier: ModelSpecifier::Array(vec![ArrayRange { first: 0, last: 0 }]),
         }],
     });
-    let request = c.request(t, Destination::resource(resource.clone()), fetch);
-    while let Some(tx) = c.poll_transmit() {
-        b.handle_message(t, LinkId(1), &tx.bytes);
-    }
-    while let Some(tx) = b.poll_transmit() {
-        c.handle_message(t, LinkId(1), &tx.bytes);
-    }
-    let mut got = None;
-    while let Some(e) = c.poll_event() {
-        if let Event::Response { request: r, result } = e {
-            if r == request {
-                got = Some(result.expect("an answer"));
-            }
-        }
-    }
-    let got = got.expect("answered");
+    let got = exchange(
+        &mut c,
+        &mut b,
+        LinkId(1),
+        fetch,
+        Destination::resource(resource.clone()),
+    )
+    .expect("answered")
+    .expect("an answer");
     assert_eq!(got.rejected_values, 0);
     match got.body {
         MessageBody::FetchAns(ans) => assert_eq!(ans.kind_responses[0].values, vec![value]),
