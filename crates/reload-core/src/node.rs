@@ -180,6 +180,9 @@ struct Pending {
     deadline: Time,
     /// For a request to a Node-ID, the node that must answer (§6.3.4 check 1).
     expected_responder: Option<NodeId>,
+    /// For a Store or a Fetch, its Resource-ID: fetched values are checked against
+    /// it (§7.4.2), and a failed replica store is retried for it.
+    resource: Option<ResourceId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -240,16 +243,10 @@ pub struct Node<T: Topology = Chord> {
     store: DataStore,
     /// For each Resource-ID this peer is responsible for, the successors that have it.
     replicated_to: HashMap<ResourceId, Vec<NodeId>>,
-    /// The Resource-ID of each application Fetch awaiting its answer.
-    fetching: HashMap<RequestId, ResourceId>,
-    /// The Resource-ID of each replica store awaiting its answer.
-    replica_stores: HashMap<TransactionId, ResourceId>,
     /// Failed replica stores per Resource-ID since the last that succeeded.
     replica_retries: HashMap<ResourceId, u32>,
     /// Whether a [`Timer::ReplicaRetry`] is pending.
     replica_retry_scheduled: bool,
-    /// The Resource-ID of each Fetch of newer data awaiting its answer.
-    resyncs: HashMap<TransactionId, ResourceId>,
 }
 
 /// Replica stores of one Resource-ID retried after failures before giving up until
@@ -299,11 +296,8 @@ impl<T: Topology> Node<T> {
             partition_probe_pending: false,
             store,
             replicated_to: HashMap::new(),
-            fetching: HashMap::new(),
-            replica_stores: HashMap::new(),
             replica_retries: HashMap::new(),
             replica_retry_scheduled: false,
-            resyncs: HashMap::new(),
         }
     }
 
@@ -419,10 +413,6 @@ impl<T: Topology> Node<T> {
                 }),
             });
             return id;
-        }
-        if let MessageBody::FetchReq(req) = &body {
-            // The answer's values are checked against this Resource-ID (§7.4.2).
-            self.fetching.insert(id, req.resource.clone());
         }
         self.send_request(now, vec![destination], body, Purpose::App(id));
         id
@@ -1082,8 +1072,8 @@ impl<T: Topology> Node<T> {
         match p.purpose {
             Purpose::App(request) => {
                 let mut rejected_values = 0;
-                if let (Some(resource), MessageBody::FetchAns(ans)) = (self.fetching.remove(&request), &mut body) {
-                    rejected_values = self.check_fetched(now, &resource, ans, &msg.security.certificates);
+                if let (Some(resource), MessageBody::FetchAns(ans)) = (&p.resource, &mut body) {
+                    rejected_values = self.check_fetched(now, resource, ans, &msg.security.certificates);
                 }
                 let result = match body {
                     MessageBody::Error(error) => Err(Failure::Error {
@@ -1133,32 +1123,28 @@ impl<T: Topology> Node<T> {
                     );
                 }
             }
-            Purpose::Replicate => match body {
-                MessageBody::StoreAns(_) => {
-                    if let Some(r) = self.replica_stores.remove(&txid) {
-                        self.replica_retries.remove(&r);
+            Purpose::Replicate => {
+                let Some(resource) = p.resource else { return };
+                match body {
+                    MessageBody::StoreAns(_) => {
+                        self.replica_retries.remove(&resource);
                     }
-                }
-                // The peer holds something newer than this copy: take it (§7.4.1.1).
-                MessageBody::Error(e)
-                    if [ErrorCode::DATA_TOO_OLD, ErrorCode::GENERATION_COUNTER_TOO_LOW].contains(&e.error_code) =>
-                {
-                    if let Some(resource) = self.replica_stores.remove(&txid) {
+                    // The peer holds something newer than this copy: take it (§7.4.1.1).
+                    MessageBody::Error(e)
+                        if [ErrorCode::DATA_TOO_OLD, ErrorCode::GENERATION_COUNTER_TOO_LOW].contains(&e.error_code) =>
+                    {
                         self.fetch_newer(now, resource, signer);
                     }
+                    // Not (yet) a neighbor of ours, or not joined yet: the tables converge, try again.
+                    MessageBody::Error(e) => {
+                        let transient = [ErrorCode::FORBIDDEN, ErrorCode::NOT_FOUND].contains(&e.error_code);
+                        self.replica_store_failed(now, resource, Some(signer), transient);
+                    }
+                    _ => self.replica_store_failed(now, resource, Some(signer), false),
                 }
-                // Not (yet) a neighbor of ours, or not joined yet: the tables converge, try again.
-                MessageBody::Error(e) => {
-                    let transient = [ErrorCode::FORBIDDEN, ErrorCode::NOT_FOUND].contains(&e.error_code);
-                    self.replica_store_failed(now, txid, Some(signer), transient);
-                }
-                _ => self.replica_store_failed(now, txid, Some(signer), false),
-            },
+            }
             Purpose::Resync => {
-                let Some(resource) = self.resyncs.remove(&txid) else {
-                    return;
-                };
-                if let MessageBody::FetchAns(mut ans) = body {
+                if let (Some(resource), MessageBody::FetchAns(mut ans)) = (p.resource, body) {
                     self.take_newer(now, resource, signer, &mut ans, &msg.security.certificates);
                 }
             }
@@ -1171,9 +1157,9 @@ impl<T: Topology> Node<T> {
     fn fetch_newer(&mut self, now: Time, resource: ResourceId, peer: NodeId) {
         let specifiers: Vec<reload_wire::StoredDataSpecifier> = self
             .store
-            .export(now, &resource)
+            .kinds_at(&resource)
             .into_iter()
-            .filter_map(|(kind, _, _)| {
+            .filter_map(|kind| {
                 let model_specifier = match self.cfg.kinds.get(kind)?.model {
                     reload_wire::DataModel::Single => reload_wire::ModelSpecifier::Single,
                     reload_wire::DataModel::Array => {
@@ -1199,9 +1185,7 @@ impl<T: Topology> Node<T> {
             resource: resource.clone(),
             specifiers,
         });
-        if let Some(txid) = self.send_request(now, vec![Destination::node(peer)], body, Purpose::Resync) {
-            self.resyncs.insert(txid, resource);
-        }
+        self.send_request(now, vec![Destination::node(peer)], body, Purpose::Resync);
     }
 
     /// The answer to [`Node::fetch_newer`]: check every value as a fetcher does,
@@ -1351,8 +1335,7 @@ impl<T: Topology> Node<T> {
             let policy = self.cfg.kinds.get(kr.kind).map(|d| d.policy);
             let crypto = &mut self.crypto;
             kr.values.retain(|v| {
-                let absent = v.signature.is_anonymous() && v.storage_time == 0 && !v.value.data_value().exists;
-                if absent {
+                if crate::storage::store::is_synthesized(v) {
                     return true;
                 }
                 // A Kind this node does not define has no policy to check against.
@@ -1391,19 +1374,26 @@ impl<T: Topology> Node<T> {
         certificates: &[reload_wire::GenericCertificate],
     ) -> Vec<NodeId> {
         let successors: Vec<NodeId> = self.topology.neighbor_table().successors.into_iter().take(2).collect();
-        let held = self.store.export(now, &req.resource);
+        let appended = |kd: &reload_wire::StoreKindData| {
+            kd.values.iter().any(|v| {
+                matches!(v.value, reload_wire::StoredDataValue::Array { index, .. } if index == reload_wire::storage::ARRAY_APPEND)
+            })
+        };
+        // Only an append needs the array as held (exporting clones every value).
+        let held = if req.kind_data.iter().any(appended) {
+            self.store.export(now, &req.resource)
+        } else {
+            Vec::new()
+        };
         let kind_data: Vec<reload_wire::StoreKindData> = req
             .kind_data
             .iter()
             .filter_map(|kd| {
                 let generation = generations.iter().find(|(k, _)| *k == kd.kind)?.1;
-                let appends = kd.values.iter().any(|v| {
-                    matches!(v.value, reload_wire::StoredDataValue::Array { index, .. } if index == reload_wire::storage::ARRAY_APPEND)
-                });
                 // An append (index 0xffffffff) would land wherever each replica's own
                 // array ends; send the array as this peer holds it, with the indexes
                 // it gave the new entries, so the replicas mirror it exactly.
-                let values = if appends {
+                let values = if appended(kd) {
                     held.iter().find(|(k, _, _)| *k == kd.kind)?.2.clone()
                 } else {
                     kd.values.clone()
@@ -1424,10 +1414,7 @@ impl<T: Topology> Node<T> {
             });
             self.stats.replica_stores_sent += 1;
             let certs = certificates.to_vec();
-            let to = vec![Destination::node(*succ)];
-            if let Some(txid) = self.send_request_with(now, to, body, certs, Purpose::Replicate) {
-                self.replica_stores.insert(txid, req.resource.clone());
-            }
+            self.send_request_with(now, vec![Destination::node(*succ)], body, certs, Purpose::Replicate);
         }
         successors
     }
@@ -1914,18 +1901,13 @@ impl<T: Topology> Node<T> {
             kind_data,
         });
         self.stats.replica_stores_sent += 1;
-        if let Some(txid) = self.send_request(now, vec![Destination::node(to)], body, Purpose::Replicate) {
-            self.replica_stores.insert(txid, resource.clone());
-        }
+        self.send_request(now, vec![Destination::node(to)], body, Purpose::Replicate);
     }
 
     /// A replica store to `peer` was refused or went unanswered: mark `peer` as
     /// not having the data so that maintenance sends it again, soon, unless the
     /// refusal cannot change (the peer's limits) or it failed too often.
-    fn replica_store_failed(&mut self, now: Time, txid: TransactionId, peer: Option<NodeId>, retry: bool) {
-        let Some(resource) = self.replica_stores.remove(&txid) else {
-            return;
-        };
+    fn replica_store_failed(&mut self, now: Time, resource: ResourceId, peer: Option<NodeId>, retry: bool) {
         self.stats.replica_stores_failed += 1;
         let attempts = self.replica_retries.entry(resource.clone()).or_insert(0);
         *attempts += 1;
@@ -2073,14 +2055,8 @@ impl<T: Topology> Node<T> {
             .collect()
     }
 
-    fn send_request(
-        &mut self,
-        now: Time,
-        destination_list: Vec<Destination>,
-        body: MessageBody,
-        purpose: Purpose,
-    ) -> Option<TransactionId> {
-        self.send_request_with(now, destination_list, body, Vec::new(), purpose)
+    fn send_request(&mut self, now: Time, destination_list: Vec<Destination>, body: MessageBody, purpose: Purpose) {
+        self.send_request_with(now, destination_list, body, Vec::new(), purpose);
     }
 
     fn send_request_with(
@@ -2090,10 +2066,15 @@ impl<T: Topology> Node<T> {
         body: MessageBody,
         certificates: Vec<reload_wire::GenericCertificate>,
         purpose: Purpose,
-    ) -> Option<TransactionId> {
+    ) {
         let txid = TransactionId(self.rng.next_u64());
         let expected_responder = match destination_list.last() {
             Some(Destination::Node { node_id }) if !node_id.is_wildcard() => Some(*node_id),
+            _ => None,
+        };
+        let resource = match &body {
+            MessageBody::StoreReq(req) => Some(req.resource.clone()),
+            MessageBody::FetchReq(req) => Some(req.resource.clone()),
             _ => None,
         };
         let mut header = ForwardingHeader::new(self.cfg.overlay, txid, destination_list);
@@ -2109,7 +2090,7 @@ impl<T: Topology> Node<T> {
                     }),
                 });
             }
-            return None;
+            return;
         };
         let deadline = now + self.cfg.reliability_timer;
         self.pending.insert(
@@ -2121,10 +2102,10 @@ impl<T: Topology> Node<T> {
                 transmissions: 0,
                 deadline,
                 expected_responder,
+                resource,
             },
         );
         self.transmit_pending(now, txid);
-        Some(txid)
     }
 
     fn transmit_pending(&mut self, now: Time, txid: TransactionId) {
@@ -2291,13 +2272,10 @@ impl<T: Topology> Node<T> {
     fn request_failed(&mut self, now: Time, p: Pending) {
         self.stats.requests_failed += 1;
         match p.purpose {
-            Purpose::App(request) => {
-                self.fetching.remove(&request);
-                self.events.push_back(Event::Response {
-                    request,
-                    result: Err(Failure::Timeout),
-                });
-            }
+            Purpose::App(request) => self.events.push_back(Event::Response {
+                request,
+                result: Err(Failure::Timeout),
+            }),
             Purpose::Attach(AttachPurpose::Admitting) | Purpose::Join => {
                 if matches!(self.state, State::Joining | State::Bootstrapping) {
                     self.events.push_back(Event::Rejoining);
@@ -2316,13 +2294,14 @@ impl<T: Topology> Node<T> {
                 }
             }
             Purpose::Replicate => {
-                let txid = p.header.transaction_id;
-                self.replica_store_failed(now, txid, p.expected_responder, true);
+                if let Some(resource) = p.resource {
+                    self.replica_store_failed(now, resource, p.expected_responder, true);
+                }
             }
-            Purpose::Resync => {
-                self.resyncs.remove(&p.header.transaction_id);
-            }
-            Purpose::Attach(AttachPurpose::Finger) | Purpose::Leave | Purpose::PartitionCheck { .. } => {}
+            Purpose::Attach(AttachPurpose::Finger)
+            | Purpose::Leave
+            | Purpose::PartitionCheck { .. }
+            | Purpose::Resync => {}
         }
     }
 

@@ -266,8 +266,7 @@ impl DataStore {
                 values: Values::new(def.model),
             });
             for v in &kr.values {
-                let synthesized = v.signature.is_anonymous() && v.storage_time == 0;
-                if synthesized || v.value.model() != def.model {
+                if is_synthesized(v) || v.value.model() != def.model {
                     continue;
                 }
                 // Apply it alone: a value older than ours is simply not taken.
@@ -378,6 +377,14 @@ impl DataStore {
                 FindKindData { kind: *kind, closest }
             })
             .collect()
+    }
+
+    /// The Kinds that hold values at `resource`.
+    pub fn kinds_at(&self, resource: &ResourceId) -> Vec<KindId> {
+        self.resources
+            .get(resource)
+            .map(|k| k.keys().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Every value held at `resource`, by Kind, with the lifetime left (for
@@ -598,6 +605,13 @@ fn replace(slot: &mut Option<Held>, new: Held) -> Result<bool, StoreError> {
     }
     *slot = Some(new);
     Ok(true)
+}
+
+/// Whether `d` is what a storing peer synthesizes for an absent entry (§7.4.2.2):
+/// unsigned, storage time 0, exists = false. It claims nothing, so a fetcher
+/// accepts it unverified and nobody stores it.
+pub fn is_synthesized(d: &StoredData) -> bool {
+    d.signature.is_anonymous() && d.storage_time == 0 && !d.value.data_value().exists
 }
 
 /// A value the store synthesizes for an absent entry (§7.4.2.2): exists = false,
