@@ -2,22 +2,14 @@
 //! after many joins around stored values, each value sits on the peer now
 //! responsible for it and on exactly two more (its replicas), nowhere else.
 
-use std::time::Duration;
+mod common;
 
-use reload_core::{Time, ring};
-use reload_sim::{SimConfig, Simulator};
-
-fn secs(s: f64) -> Time {
-    Time::ZERO + Duration::from_secs_f64(s)
-}
+use common::{secs, sim};
+use reload_core::ring;
 
 /// Eight peers store a value each, then forty more join one by one.
 fn values_after_joins(seed: u64) {
-    let mut s = Simulator::new(SimConfig {
-        seed,
-        lookups: 0,
-        ..SimConfig::default()
-    });
+    let mut s = sim(seed);
     let first: Vec<usize> = (0..8).map(|i| s.spawn(secs(i as f64), false)).collect();
     s.run_until(secs(30.0));
     for (k, p) in first.iter().enumerate() {

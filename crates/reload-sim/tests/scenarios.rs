@@ -1,22 +1,13 @@
 //! Deterministic scenarios in rings of 1 to 50 peers: join, stabilization, leave,
 //! neighbor and finger failure, clients, and garbage fed to a node.
 
+mod common;
+
+use common::{secs, sim};
 use std::time::Duration;
 
-use reload_core::{State, Time};
+use reload_core::State;
 use reload_sim::{SimConfig, Simulator};
-
-fn sim(seed: u64) -> Simulator {
-    Simulator::new(SimConfig {
-        seed,
-        lookups: 0,
-        ..SimConfig::default()
-    })
-}
-
-fn secs(s: f64) -> Time {
-    Time::ZERO + Duration::from_secs_f64(s)
-}
 
 /// Spawns `n` peers `gap` seconds apart, starting at `t0`.
 fn spawn_peers(s: &mut Simulator, n: usize, t0: f64, gap: f64) -> Vec<usize> {

@@ -8,27 +8,17 @@
 //! CERTIFICATE_BY_NODE arrays (NODE-MATCH, §8): the only Kinds a node signed by the
 //! simulator's stand-in may write, each at Resource-IDs derived from its own Node-ID.
 
-use std::time::Duration;
+mod common;
 
-use reload_core::{Answer, Failure, Time, ring};
+use common::{secs, sim};
+
+use reload_core::{Answer, Failure, ring};
 use reload_sim::{ScriptedStore, SimConfig, Simulator, Ticket};
 use reload_wire::storage::ARRAY_APPEND;
 use reload_wire::{
     ArrayRange, DataValue, Destination, ErrorCode, KindId, MessageBody, ModelSpecifier, NodeId, ResourceId, Signature,
     StoreKindData, StoreReq, StoredData, StoredDataSpecifier, StoredDataValue,
 };
-
-fn sim(seed: u64) -> Simulator {
-    Simulator::new(SimConfig {
-        seed,
-        lookups: 0,
-        ..SimConfig::default()
-    })
-}
-
-fn secs(s: f64) -> Time {
-    Time::ZERO + Duration::from_secs_f64(s)
-}
 
 /// `n` peers joining a second apart, settled into a correct ring by `n + 30` s.
 fn ring_of(s: &mut Simulator, n: usize) -> Vec<usize> {
