@@ -74,7 +74,7 @@ pub fn sign_stored_data(
 }
 
 /// Signs and verifies messages.
-pub trait MessageCrypto {
+pub trait MessageCrypto: Send {
     /// Signs `input` (the §6.3.4 signature input, built with `identity`) as this node.
     fn sign(&self, input: &[u8]) -> Signature;
     /// The identity this node signs with; part of the signature input.

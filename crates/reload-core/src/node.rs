@@ -542,6 +542,9 @@ impl<T: Topology> Node<T> {
             Some(p) => {
                 self.connecting.remove(&p);
                 self.stats.connect_failures += 1;
+                if self.state == State::Joining {
+                    self.maybe_send_join(now, false);
+                }
             }
         }
     }
@@ -716,6 +719,12 @@ impl<T: Topology> Node<T> {
         records: impl IntoIterator<Item = (ResourceId, Vec<u8>)>,
     ) -> RestoreSummary {
         self.store.restore(now, &self.cfg.kinds, records)
+    }
+
+    /// Requests this node sent and still awaits answers to: a leaving runtime waits
+    /// for its Leave requests before it closes the links.
+    pub fn pending_requests(&self) -> usize {
+        self.pending.len()
     }
 
     /// When [`Node::handle_timeout`] should next be called.
@@ -1020,6 +1029,17 @@ impl<T: Topology> Node<T> {
                 self.answered
                     .insert(header.transaction_id, (now + self.cfg.request_lifetime, bytes));
             }
+        }
+        // An Attach with send_update from a node already linked to us (a joining
+        // node whose bootstrap peer is its admitting peer): no new link will come
+        // up to carry the Update (§6.5.1.1), so send it now, after the answer.
+        if self.connections.contains_key(&signer)
+            && self.state == State::Joined
+            && !self.cfg.client
+            && self.update_on_link.remove(&signer)
+        {
+            let data = self.full_update();
+            self.send_update(now, signer, data);
         }
     }
 

@@ -18,6 +18,11 @@
 //! hand them to [`reload_core::Node::restore_storage`] before
 //! [`reload_core::Node::start`].
 
+pub mod keylog;
+pub mod link;
 pub mod persist;
+pub mod runtime;
+pub mod security;
+pub mod tls;
 
 pub use persist::{Loaded, RedbBackend, RedbError};

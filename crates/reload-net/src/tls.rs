@@ -1,0 +1,546 @@
+//! TLS/TCP with the framing header, No-ICE (RFC 6940 §6.6.5): the link protocol
+//! of overlays whose configuration says `TLS-TCP-FH-NO-ICE`.
+//!
+//! Both ends present their overlay certificate; each checks that the other's
+//! chains to the overlay's root and carries the Node-ID it expects (§6.6, §11.3).
+//! rustls does the TLS (1.3, or 1.2 if the far end wants it), with our own
+//! certificate verifiers because RELOAD certificates name Node-IDs in `reload:`
+//! URIs, not host names. With `SSLKEYLOGFILE` set, secrets are logged so that a
+//! capture can be decrypted.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reload_wire::{FramedMessage, NodeId};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+use crate::link::{LinkClosed, LinkConn, LinkError, LinkEvent, SEND_QUEUE};
+use crate::security::LinkSecurity;
+
+/// How long a TCP connect plus TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The name a TLS client puts in SNI. RELOAD peers are named by Node-ID, which the
+/// verifier checks; the host name means nothing (§6.6).
+const SERVER_NAME: &str = "reload.invalid";
+
+/// rustls's view of the overlay's trust: the chain must validate against the
+/// overlay's anchors; which Node-ID it must carry is checked once the handshake is
+/// done (the same verifier serves every connection).
+#[derive(Debug)]
+struct OverlayVerifier {
+    security: LinkSecurity,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl OverlayVerifier {
+    fn check(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> Result<(), rustls::Error> {
+        let chain: Vec<Vec<u8>> = std::iter::once(end_entity)
+            .chain(intermediates)
+            .map(|c| c.as_ref().to_vec())
+            .collect();
+        self.security
+            .verify_peer(&chain, None)
+            .map(|_| ())
+            .map_err(|e| rustls::Error::General(e.to_string()))
+    }
+}
+
+impl ServerCertVerifier for OverlayVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.check(end_entity, intermediates)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+impl ClientCertVerifier for OverlayVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.check(end_entity, intermediates)?;
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The TLS side of one node: a client and a server configuration that both present
+/// the node's certificate and demand the peer's.
+#[derive(Clone)]
+pub struct TlsLinks {
+    security: LinkSecurity,
+    connector: TlsConnector,
+    acceptor: TlsAcceptor,
+    max_message_size: usize,
+}
+
+impl std::fmt::Debug for TlsLinks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsLinks")
+            .field("security", &self.security)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsLinks {
+    /// TLS configurations for `security`; messages over `max_message_size` are refused.
+    pub fn new(security: LinkSecurity, max_message_size: usize) -> Result<Self, LinkError> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = Arc::new(OverlayVerifier {
+            security: security.clone(),
+            algorithms: provider.signature_verification_algorithms,
+        });
+        let chain: Vec<CertificateDer<'static>> = security
+            .credentials()
+            .chain()
+            .iter()
+            .map(|c| CertificateDer::from(c.clone()))
+            .collect();
+        let key = || {
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                security.credentials().private_key().pkcs8_der().to_vec(),
+            ))
+        };
+        let keylog: Option<Arc<dyn rustls::KeyLog>> = security
+            .keylog_path()
+            .map(|p| Arc::new(crate::keylog::KeyLogFile::open(p)) as Arc<dyn rustls::KeyLog>);
+
+        let mut client = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(tls_setup)?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier.clone())
+            .with_client_auth_cert(chain.clone(), key())
+            .map_err(tls_setup)?;
+        let mut server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(tls_setup)?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key())
+            .map_err(tls_setup)?;
+        if let Some(k) = keylog {
+            client.key_log = k.clone();
+            server.key_log = k;
+        }
+        Ok(TlsLinks {
+            security,
+            connector: TlsConnector::from(Arc::new(client)),
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            max_message_size,
+        })
+    }
+
+    /// Opens a link to `remote`, whose certificate must carry `expected` when given.
+    pub async fn connect(&self, remote: SocketAddr, expected: Option<NodeId>) -> Result<LinkConn, LinkError> {
+        let attempt = async {
+            let tcp = TcpStream::connect(remote).await.map_err(LinkError::Io)?;
+            let _ = tcp.set_nodelay(true);
+            let name = ServerName::try_from(SERVER_NAME).map_err(|e| LinkError::Handshake(e.to_string()))?;
+            let tls = self
+                .connector
+                .connect(name, tcp)
+                .await
+                .map_err(|e| LinkError::Handshake(e.to_string()))?;
+            let chain = peer_chain(tls.get_ref().1.peer_certificates());
+            let (_, peer) = self.security.verify_peer(&chain, expected)?;
+            Ok(self.spawn_link(tls, peer, remote, true))
+        };
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, attempt)
+            .await
+            .map_err(|_| LinkError::Timeout)?
+    }
+
+    /// Accepts links on `listener` until it fails; each authenticated link goes to
+    /// `inbound`. Handshakes run concurrently, each bounded in time.
+    pub async fn serve(&self, listener: TcpListener, inbound: mpsc::Sender<LinkConn>) {
+        loop {
+            let (tcp, remote) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let links = self.clone();
+            let inbound = inbound.clone();
+            tokio::spawn(async move {
+                let _ = tcp.set_nodelay(true);
+                let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, links.acceptor.accept(tcp)).await;
+                let tls = match handshake {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::info!(%remote, error = %e, "TLS link refused");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::info!(%remote, "TLS handshake timed out");
+                        return;
+                    }
+                };
+                let chain = peer_chain(tls.get_ref().1.peer_certificates());
+                match links.security.verify_peer(&chain, None) {
+                    Ok((_, peer)) => {
+                        let conn = links.spawn_link(tls, peer, remote, false);
+                        let _ = inbound.send(conn).await;
+                    }
+                    Err(e) => tracing::info!(%remote, error = %e, "TLS link refused"),
+                }
+            });
+        }
+    }
+
+    fn spawn_link<S>(&self, stream: S, peer: NodeId, remote: SocketAddr, outbound: bool) -> LinkConn
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send_tx, send_rx) = mpsc::channel(SEND_QUEUE);
+        let (event_tx, event_rx) = mpsc::channel(SEND_QUEUE);
+        let max = self.max_message_size;
+        tokio::spawn(async move {
+            let reason = run_stream(stream, max, send_rx, &event_tx).await;
+            let _ = event_tx.send(LinkEvent::Closed(reason)).await;
+        });
+        LinkConn {
+            peer,
+            remote,
+            outbound,
+            send: send_tx,
+            events: event_rx,
+            mtu: None,
+        }
+    }
+}
+
+fn tls_setup(e: rustls::Error) -> LinkError {
+    LinkError::Setup(e.to_string())
+}
+
+fn peer_chain(certs: Option<&[CertificateDer<'static>]>) -> Vec<Vec<u8>> {
+    certs.unwrap_or_default().iter().map(|c| c.as_ref().to_vec()).collect()
+}
+
+/// Moves frames between a byte stream and the link's channels until either side
+/// ends; returns why.
+async fn run_stream<S>(
+    stream: S,
+    max_message_size: usize,
+    mut outgoing: mpsc::Receiver<Vec<u8>>,
+    events: &mpsc::Sender<LinkEvent>,
+) -> LinkClosed
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut framed = StreamFraming::new(max_message_size);
+    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut chunk = vec![0u8; 16 * 1024];
+    // The largest frame a well-behaved peer sends (§6.6: max-message-size).
+    let max_frame = max_message_size + reload_wire::framing::DATA_FRAME_OVERHEAD;
+    loop {
+        // Write whatever the framing layer queued (data frames and acks).
+        while let Some(frame) = framed.poll_frame() {
+            if let Err(e) = wr.write_all(&frame).await {
+                return LinkClosed::Io(e.to_string());
+            }
+        }
+        if let Err(e) = wr.flush().await {
+            return LinkClosed::Io(e.to_string());
+        }
+        while let Some(ev) = framed.poll_event() {
+            let _ = events.try_send(ev);
+        }
+        let deadline = framed.poll_timeout().map(tokio::time::Instant::from_std);
+        if deadline.is_some_and(|d| d <= tokio::time::Instant::now()) && framed.failed(Instant::now()) {
+            return LinkClosed::Unreachable;
+        }
+        let timer = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            msg = outgoing.recv() => match msg {
+                Some(m) => {
+                    if let Err(e) = framed.send(Instant::now(), m) {
+                        tracing::debug!(error = %e, "message not sent");
+                    }
+                }
+                None => {
+                    let _ = wr.shutdown().await;
+                    return LinkClosed::Local;
+                }
+            },
+            read = rd.read(&mut chunk) => match read {
+                Ok(0) => return LinkClosed::Remote,
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Err(reason) = cut_frames(&mut buf, max_frame, &mut framed, events).await {
+                        return reason;
+                    }
+                }
+                Err(e) => return LinkClosed::Io(e.to_string()),
+            },
+            () = timer => {
+                if framed.failed(Instant::now()) {
+                    return LinkClosed::Unreachable;
+                }
+            }
+        }
+    }
+}
+
+/// Takes every whole frame off the front of `buf` and hands its message up.
+async fn cut_frames(
+    buf: &mut Vec<u8>,
+    max_frame: usize,
+    framed: &mut StreamFraming,
+    events: &mpsc::Sender<LinkEvent>,
+) -> Result<(), LinkClosed> {
+    let mut start = 0;
+    loop {
+        let rest = &buf[start..];
+        let len = match FramedMessage::frame_len(rest) {
+            Ok(Some(len)) => len,
+            Ok(None) => break,
+            Err(e) => return Err(LinkClosed::Protocol(e.to_string())),
+        };
+        // §6.6: a message over max-message-size closes the link; we know from the
+        // header alone, before the body arrives.
+        if len > max_frame {
+            return Err(LinkClosed::TooLarge);
+        }
+        if rest.len() < len {
+            break;
+        }
+        match framed.handle_frame(Instant::now(), &rest[..len]) {
+            Ok(Some(message)) => {
+                if events.send(LinkEvent::Message(message)).await.is_err() {
+                    return Err(LinkClosed::Local);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return Err(LinkClosed::Protocol(e.to_string())),
+        }
+        start += len;
+    }
+    buf.drain(..start);
+    Ok(())
+}
+
+/// The framing header on a stream (§6.6.2, §6.6.5): data frames numbered from zero,
+/// an ack for each data frame received, and the round trip measured from the acks.
+/// TCP retransmits, so nothing is resent here; the RTO (RFC 6298 §2) only tells
+/// when the link has gone quiet for too long: suspect after one RTO without an
+/// awaited ack, failed after [`FAIL_AFTER`] more.
+struct StreamFraming {
+    max_message_size: usize,
+    next_sequence: u32,
+    /// Sequence numbers sent and not yet acked, with when they were sent (bounded).
+    unacked: std::collections::VecDeque<(u32, Instant)>,
+    received: std::collections::VecDeque<u32>,
+    frames: std::collections::VecDeque<Vec<u8>>,
+    events: std::collections::VecDeque<LinkEvent>,
+    srtt: Option<Duration>,
+    rttvar: Duration,
+    suspect: bool,
+}
+
+/// §6.6.5: "It is RECOMMENDED that such a connection be retained for 30 seconds to
+/// determine if the failure was transient before concluding the link has failed".
+const FAIL_AFTER: Duration = Duration::from_secs(30);
+
+/// Frames awaiting an ack that are remembered for RTT samples.
+const MAX_UNACKED: usize = 1024;
+
+impl StreamFraming {
+    fn new(max_message_size: usize) -> Self {
+        StreamFraming {
+            max_message_size,
+            next_sequence: 0,
+            unacked: std::collections::VecDeque::new(),
+            received: std::collections::VecDeque::new(),
+            frames: std::collections::VecDeque::new(),
+            events: std::collections::VecDeque::new(),
+            srtt: None,
+            rttvar: Duration::ZERO,
+            suspect: false,
+        }
+    }
+
+    /// RFC 6298 §2, with the RFC 6940 §6.6.3.1 rounding to the millisecond and a
+    /// floor of 200 ms (loopback round trips would otherwise make it tiny).
+    fn rto(&self) -> Duration {
+        match self.srtt {
+            None => Duration::from_secs(1),
+            Some(srtt) => (srtt + (self.rttvar * 4).max(Duration::from_millis(1))).max(Duration::from_millis(200)),
+        }
+    }
+
+    fn send(&mut self, now: Instant, message: Vec<u8>) -> Result<(), String> {
+        if message.len() > self.max_message_size {
+            return Err(format!(
+                "message of {} bytes is over max-message-size {}",
+                message.len(),
+                self.max_message_size
+            ));
+        }
+        let sequence = self.next_sequence;
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+        let frame = FramedMessage::Data { sequence, message };
+        let bytes = reload_wire::Encode::to_bytes(&frame).map_err(|e| e.to_string())?;
+        self.frames.push_back(bytes);
+        if self.unacked.len() == MAX_UNACKED {
+            self.unacked.pop_front();
+        }
+        self.unacked.push_back((sequence, now));
+        Ok(())
+    }
+
+    fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let frame = <FramedMessage as reload_wire::Decode>::from_bytes(frame).map_err(|e| e.to_string())?;
+        match frame {
+            FramedMessage::Data { sequence, message } => {
+                let ack = FramedMessage::ack_for(sequence, self.received.iter().copied());
+                if self.received.len() == 32 {
+                    self.received.pop_front();
+                }
+                self.received.push_back(sequence);
+                self.frames
+                    .push_back(reload_wire::Encode::to_bytes(&ack).map_err(|e| e.to_string())?);
+                Ok(Some(message))
+            }
+            FramedMessage::Ack { ack_sequence, .. } => {
+                if let Some(pos) = self.unacked.iter().position(|(s, _)| *s == ack_sequence) {
+                    let (_, sent) = self.unacked[pos];
+                    self.unacked.drain(..=pos);
+                    self.sample(now.saturating_duration_since(sent));
+                }
+                if self.suspect {
+                    self.suspect = false;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// RFC 6298 §2.2 and §2.3.
+    fn sample(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let diff = srtt.abs_diff(rtt);
+                self.rttvar = self.rttvar * 3 / 4 + diff / 4;
+                self.srtt = Some(srtt * 7 / 8 + rtt / 8);
+            }
+        }
+        self.events.push_back(LinkEvent::Rtt(rtt));
+    }
+
+    fn poll_frame(&mut self) -> Option<Vec<u8>> {
+        self.frames.pop_front()
+    }
+
+    fn poll_event(&mut self) -> Option<LinkEvent> {
+        self.events.pop_front()
+    }
+
+    /// When the oldest unacked frame makes the link suspect, or failed.
+    fn poll_timeout(&self) -> Option<Instant> {
+        let (_, sent) = self.unacked.front()?;
+        Some(if self.suspect {
+            *sent + self.rto() + FAIL_AFTER
+        } else {
+            *sent + self.rto()
+        })
+    }
+
+    /// Called when [`StreamFraming::poll_timeout`] passed: true if the link has failed.
+    fn failed(&mut self, now: Instant) -> bool {
+        let Some((_, sent)) = self.unacked.front() else {
+            return false;
+        };
+        let quiet = now.saturating_duration_since(*sent);
+        if quiet >= self.rto() + FAIL_AFTER {
+            return true;
+        }
+        if quiet >= self.rto() && !self.suspect {
+            self.suspect = true;
+            self.events.push_back(LinkEvent::Suspect);
+        }
+        false
+    }
+}
