@@ -18,6 +18,8 @@
 //! hand them to [`reload_core::Node::restore_storage`] before
 //! [`reload_core::Node::start`].
 
+pub mod dtls;
+pub mod framed;
 pub mod keylog;
 pub mod link;
 pub mod persist;

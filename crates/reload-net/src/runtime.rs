@@ -23,6 +23,7 @@ use reload_wire::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::dtls::DtlsEndpoint;
 use crate::link::{LinkConn, LinkError, LinkEvent};
 use crate::persist::{RedbBackend, RedbError};
 use crate::security::LinkSecurity;
@@ -290,12 +291,14 @@ fn describe_failure(f: &Failure) -> String {
 #[derive(Clone)]
 enum Links {
     Tls(TlsLinks),
+    Dtls(std::sync::Arc<DtlsEndpoint>),
 }
 
 impl Links {
     async fn connect(&self, remote: SocketAddr, expected: Option<NodeId>) -> Result<LinkConn, LinkError> {
         match self {
             Links::Tls(t) => t.connect(remote, expected).await,
+            Links::Dtls(d) => d.connect(remote, expected).await,
         }
     }
 }
@@ -323,9 +326,21 @@ pub async fn start(cfg: RuntimeConfig) -> Result<(NodeHandle, tokio::task::JoinH
             (Links::Tls(tls), local)
         }
         LinkProtocol::Dtls => {
-            return Err(RuntimeError::Link(LinkError::Setup(
-                "DTLS links are not available yet".into(),
-            )));
+            let (endpoint, mut accepted) = DtlsEndpoint::bind(cfg.listen, cfg.security.clone(), max)
+                .await
+                .map_err(|source| RuntimeError::Listen {
+                    addr: cfg.listen,
+                    source,
+                })?;
+            let local = endpoint.local_addr();
+            tokio::spawn(async move {
+                while let Some(conn) = accepted.recv().await {
+                    if inbound_tx.send(conn).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            (Links::Dtls(std::sync::Arc::new(endpoint)), local)
         }
     };
 

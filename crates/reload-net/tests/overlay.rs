@@ -1,4 +1,4 @@
-//! Several nodes in one process on real TLS links over 127.0.0.1: they join
+//! Several nodes in one process on real TLS or DTLS links over 127.0.0.1: they join
 //! through one bootstrap peer, store values through one node and fetch them
 //! through others, and refuse a node whose certificate another overlay issued.
 
@@ -36,6 +36,10 @@ fn node_config() -> NodeConfig {
 }
 
 async fn spawn(ca: &TestCa, n: u8, bootstrap: Vec<SocketAddr>) -> NodeHandle {
+    spawn_with(ca, n, bootstrap, LinkProtocol::Tls).await
+}
+
+async fn spawn_with(ca: &TestCa, n: u8, bootstrap: Vec<SocketAddr>, protocol: LinkProtocol) -> NodeHandle {
     let mut id = [0u8; 16];
     id[0] = n.wrapping_mul(37);
     id[15] = n;
@@ -53,7 +57,7 @@ async fn spawn(ca: &TestCa, n: u8, bootstrap: Vec<SocketAddr>) -> NodeHandle {
     let (handle, _task) = runtime::start(RuntimeConfig {
         node: node_config(),
         security,
-        protocol: LinkProtocol::Tls,
+        protocol,
         listen: "127.0.0.1:0".parse().unwrap(),
         bootstrap,
         create_overlay: create,
@@ -96,18 +100,27 @@ async fn fetch(from: &NodeHandle, resource: ResourceId) -> Option<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn peers_join_store_and_fetch_over_tls() {
+    join_store_and_fetch(LinkProtocol::Tls).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_join_store_and_fetch_over_dtls() {
+    join_store_and_fetch(LinkProtocol::Dtls).await;
+}
+
+async fn join_store_and_fetch(protocol: LinkProtocol) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     let test = async {
         let ca = TestCa::new(OVERLAY, KeyType::EcdsaP256, Validity::from_now(3600)).unwrap();
-        let first = spawn(&ca, 1, Vec::new()).await;
+        let first = spawn_with(&ca, 1, Vec::new(), protocol).await;
         first.joined(Duration::from_secs(5)).await.unwrap();
         let boot = vec![first.local_addr()];
         let mut nodes = vec![first];
         for n in 2..=6 {
-            let h = spawn(&ca, n, boot.clone()).await;
+            let h = spawn_with(&ca, n, boot.clone(), protocol).await;
             h.joined(Duration::from_secs(20)).await.unwrap();
             nodes.push(h);
         }
