@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use crate::framed::{FramedEvent, FramedLink, Reliability};
 use crate::link::{LinkClosed, LinkConn, LinkError, LinkEvent, SEND_QUEUE};
 use crate::security::LinkSecurity;
 
@@ -301,7 +302,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let mut framed = StreamFraming::new(max_message_size);
+    let mut framed = FramedLink::new(Reliability::Stream, max_message_size, Instant::now());
     let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     let mut chunk = vec![0u8; 16 * 1024];
     // The largest frame a well-behaved peer sends (§6.6: max-message-size).
@@ -317,12 +318,18 @@ where
             return LinkClosed::Io(e.to_string());
         }
         while let Some(ev) = framed.poll_event() {
-            let _ = events.try_send(ev);
+            match ev {
+                FramedEvent::Rtt(rtt) => {
+                    let _ = events.try_send(LinkEvent::Rtt(rtt));
+                }
+                FramedEvent::Suspect => {
+                    let _ = events.try_send(LinkEvent::Suspect);
+                }
+                FramedEvent::Recovered => {}
+                FramedEvent::Failed(_) => return LinkClosed::Unreachable,
+            }
         }
         let deadline = framed.poll_timeout().map(tokio::time::Instant::from_std);
-        if deadline.is_some_and(|d| d <= tokio::time::Instant::now()) && framed.failed(Instant::now()) {
-            return LinkClosed::Unreachable;
-        }
         let timer = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d).await,
@@ -351,11 +358,7 @@ where
                 }
                 Err(e) => return LinkClosed::Io(e.to_string()),
             },
-            () = timer => {
-                if framed.failed(Instant::now()) {
-                    return LinkClosed::Unreachable;
-                }
-            }
+            () = timer => framed.handle_timeout(Instant::now()),
         }
     }
 }
@@ -364,7 +367,7 @@ where
 async fn cut_frames(
     buf: &mut Vec<u8>,
     max_frame: usize,
-    framed: &mut StreamFraming,
+    framed: &mut FramedLink,
     events: &mpsc::Sender<LinkEvent>,
 ) -> Result<(), LinkClosed> {
     let mut start = 0;
@@ -396,151 +399,4 @@ async fn cut_frames(
     }
     buf.drain(..start);
     Ok(())
-}
-
-/// The framing header on a stream (§6.6.2, §6.6.5): data frames numbered from zero,
-/// an ack for each data frame received, and the round trip measured from the acks.
-/// TCP retransmits, so nothing is resent here; the RTO (RFC 6298 §2) only tells
-/// when the link has gone quiet for too long: suspect after one RTO without an
-/// awaited ack, failed after [`FAIL_AFTER`] more.
-struct StreamFraming {
-    max_message_size: usize,
-    next_sequence: u32,
-    /// Sequence numbers sent and not yet acked, with when they were sent (bounded).
-    unacked: std::collections::VecDeque<(u32, Instant)>,
-    received: std::collections::VecDeque<u32>,
-    frames: std::collections::VecDeque<Vec<u8>>,
-    events: std::collections::VecDeque<LinkEvent>,
-    srtt: Option<Duration>,
-    rttvar: Duration,
-    suspect: bool,
-}
-
-/// §6.6.5: "It is RECOMMENDED that such a connection be retained for 30 seconds to
-/// determine if the failure was transient before concluding the link has failed".
-const FAIL_AFTER: Duration = Duration::from_secs(30);
-
-/// Frames awaiting an ack that are remembered for RTT samples.
-const MAX_UNACKED: usize = 1024;
-
-impl StreamFraming {
-    fn new(max_message_size: usize) -> Self {
-        StreamFraming {
-            max_message_size,
-            next_sequence: 0,
-            unacked: std::collections::VecDeque::new(),
-            received: std::collections::VecDeque::new(),
-            frames: std::collections::VecDeque::new(),
-            events: std::collections::VecDeque::new(),
-            srtt: None,
-            rttvar: Duration::ZERO,
-            suspect: false,
-        }
-    }
-
-    /// RFC 6298 §2, with the RFC 6940 §6.6.3.1 rounding to the millisecond and a
-    /// floor of 200 ms (loopback round trips would otherwise make it tiny).
-    fn rto(&self) -> Duration {
-        match self.srtt {
-            None => Duration::from_secs(1),
-            Some(srtt) => (srtt + (self.rttvar * 4).max(Duration::from_millis(1))).max(Duration::from_millis(200)),
-        }
-    }
-
-    fn send(&mut self, now: Instant, message: Vec<u8>) -> Result<(), String> {
-        if message.len() > self.max_message_size {
-            return Err(format!(
-                "message of {} bytes is over max-message-size {}",
-                message.len(),
-                self.max_message_size
-            ));
-        }
-        let sequence = self.next_sequence;
-        self.next_sequence = self.next_sequence.wrapping_add(1);
-        let frame = FramedMessage::Data { sequence, message };
-        let bytes = reload_wire::Encode::to_bytes(&frame).map_err(|e| e.to_string())?;
-        self.frames.push_back(bytes);
-        if self.unacked.len() == MAX_UNACKED {
-            self.unacked.pop_front();
-        }
-        self.unacked.push_back((sequence, now));
-        Ok(())
-    }
-
-    fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let frame = <FramedMessage as reload_wire::Decode>::from_bytes(frame).map_err(|e| e.to_string())?;
-        match frame {
-            FramedMessage::Data { sequence, message } => {
-                let ack = FramedMessage::ack_for(sequence, self.received.iter().copied());
-                if self.received.len() == 32 {
-                    self.received.pop_front();
-                }
-                self.received.push_back(sequence);
-                self.frames
-                    .push_back(reload_wire::Encode::to_bytes(&ack).map_err(|e| e.to_string())?);
-                Ok(Some(message))
-            }
-            FramedMessage::Ack { ack_sequence, .. } => {
-                if let Some(pos) = self.unacked.iter().position(|(s, _)| *s == ack_sequence) {
-                    let (_, sent) = self.unacked[pos];
-                    self.unacked.drain(..=pos);
-                    self.sample(now.saturating_duration_since(sent));
-                }
-                if self.suspect {
-                    self.suspect = false;
-                }
-                Ok(None)
-            }
-        }
-    }
-
-    /// RFC 6298 §2.2 and §2.3.
-    fn sample(&mut self, rtt: Duration) {
-        match self.srtt {
-            None => {
-                self.srtt = Some(rtt);
-                self.rttvar = rtt / 2;
-            }
-            Some(srtt) => {
-                let diff = srtt.abs_diff(rtt);
-                self.rttvar = self.rttvar * 3 / 4 + diff / 4;
-                self.srtt = Some(srtt * 7 / 8 + rtt / 8);
-            }
-        }
-        self.events.push_back(LinkEvent::Rtt(rtt));
-    }
-
-    fn poll_frame(&mut self) -> Option<Vec<u8>> {
-        self.frames.pop_front()
-    }
-
-    fn poll_event(&mut self) -> Option<LinkEvent> {
-        self.events.pop_front()
-    }
-
-    /// When the oldest unacked frame makes the link suspect, or failed.
-    fn poll_timeout(&self) -> Option<Instant> {
-        let (_, sent) = self.unacked.front()?;
-        Some(if self.suspect {
-            *sent + self.rto() + FAIL_AFTER
-        } else {
-            *sent + self.rto()
-        })
-    }
-
-    /// Called when [`StreamFraming::poll_timeout`] passed: true if the link has failed.
-    fn failed(&mut self, now: Instant) -> bool {
-        let Some((_, sent)) = self.unacked.front() else {
-            return false;
-        };
-        let quiet = now.saturating_duration_since(*sent);
-        if quiet >= self.rto() + FAIL_AFTER {
-            return true;
-        }
-        if quiet >= self.rto() && !self.suspect {
-            self.suspect = true;
-            self.events.push_back(LinkEvent::Suspect);
-        }
-        false
-    }
 }
