@@ -3,6 +3,8 @@
 //! It offers the wire-format tools and the overlay simulator; storage, the daemon
 //! and the SIP front end arrive in later steps.
 
+mod enroll;
+mod node;
 mod pcap;
 mod plots;
 mod render;
@@ -25,6 +27,29 @@ enum Command {
     Wire(wire::WireArgs),
     /// Simulates an overlay of many nodes on a virtual clock and reports on it.
     Sim(Box<sim::SimArgs>),
+    /// The overlay's certificate authority and signed configuration document.
+    Ca(enroll::CaArgs),
+    /// Serves the configuration document and enrolls nodes (RFC 6940 §11.2, §11.3).
+    EnrollServer(enroll::EnrollServerArgs),
+    /// Enrolls this node: fetches the configuration and gets a certificate.
+    Enroll(enroll::EnrollArgs),
+    /// Runs a peer: joins the overlay, routes and stores for others, persists.
+    Peer(node::PeerArgs),
+    /// Runs a client (RFC 6940 §4.2): attached to the overlay, taking operations
+    /// as JSON lines on stdin.
+    Client(node::ClientArgs),
+    /// Stores a value (as a client).
+    Put(node::OneShotArgs),
+    /// Fetches values (as a client).
+    Get(node::OneShotArgs),
+    /// Fetches values' metadata (as a client).
+    Stat(node::OneShotArgs),
+    /// Finds the closest Resource-ID holding a Kind (as a client).
+    Find(node::OneShotArgs),
+    /// Pings a node or a resource's responsible peer (as a client).
+    Ping(node::OneShotArgs),
+    /// Asks the route to a node or resource (as a client).
+    RouteQuery(node::OneShotArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -32,6 +57,17 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Wire(args) => wire::run(args),
         Command::Sim(args) => sim::run(*args),
+        Command::Ca(args) => enroll::run_ca(args),
+        Command::EnrollServer(args) => enroll::run_enroll_server(args),
+        Command::Enroll(args) => enroll::run_enroll(args),
+        Command::Peer(args) => node::run_peer(args),
+        Command::Client(args) => node::run_client(args),
+        Command::Put(args) => node::run_once(node::Op::Put, args),
+        Command::Get(args) => node::run_once(node::Op::Get, args),
+        Command::Stat(args) => node::run_once(node::Op::Stat, args),
+        Command::Find(args) => node::run_once(node::Op::Find, args),
+        Command::Ping(args) => node::run_once(node::Op::Ping, args),
+        Command::RouteQuery(args) => node::run_once(node::Op::RouteQuery, args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -6,16 +6,18 @@
 //! records and checks no passwords.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName, DnType, IsCa, Issuer,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyUsagePurpose, SanType,
 };
 use reload_wire::{NodeId, hex};
-use rustls_pki_types::CertificateSigningRequestDer;
+use rustls_pki_types::{CertificateDer, CertificateSigningRequestDer};
 
 use crate::anchors::TrustAnchors;
+use crate::cert::CertInfo;
 use crate::credentials::{Credentials, Validity, node_params, set_common};
 use crate::error::TrustError;
 use crate::key::{KeyType, PrivateKey};
@@ -77,6 +79,29 @@ impl TestCa {
         Ok(TestCa {
             overlay: overlay.to_owned(),
             issuer: Issuer::new(params, key),
+            root_der: cert_der.clone(),
+            cert_der,
+            chain_above: Vec::new(),
+        })
+    }
+
+    /// A root CA saved earlier, from its key and its self-signed certificate (DER),
+    /// as a CA tool keeps them on disk between runs. Fails if the certificate is
+    /// malformed, is not self-issued, or is not the key's ([`TrustError::KeyMismatch`]).
+    pub fn from_root(overlay: &str, key: PrivateKey, cert_der: Vec<u8>) -> Result<TestCa, TrustError> {
+        let info = CertInfo::parse(&cert_der)?;
+        if info.public_key.key != key.public_key_bytes() {
+            return Err(TrustError::KeyMismatch);
+        }
+        if !info.self_signed {
+            return Err(TrustError::Malformed(
+                "a root CA certificate must be self-issued".into(),
+            ));
+        }
+        let issuer = Issuer::from_ca_cert_der(&CertificateDer::from(cert_der.as_slice()), key.rcgen_key()?)?;
+        Ok(TestCa {
+            overlay: overlay.to_owned(),
+            issuer,
             root_der: cert_der.clone(),
             cert_der,
             chain_above: Vec::new(),
@@ -161,6 +186,42 @@ impl TestCa {
     ) -> Result<Credentials, TrustError> {
         let der = params.signed_by(&key.rcgen_key()?, &self.issuer)?.der().to_vec();
         Credentials::new(key, self.chain_for(der))
+    }
+
+    /// Issues a TLS server certificate for `key` with these DNS names and IP
+    /// addresses as its subjectAltName, for the HTTPS servers around an overlay
+    /// (the configuration and enrollment server, RFC 6940 §11.2, §11.3), whose
+    /// certificate must match the name clients connect to. It carries no Node-ID, so
+    /// it can never pass as a node certificate. Returns the certificate, DER.
+    pub fn issue_tls_server(
+        &self,
+        key: &PrivateKey,
+        dns_names: &[String],
+        ips: &[IpAddr],
+        validity: Validity,
+    ) -> Result<Vec<u8>, TrustError> {
+        if dns_names.is_empty() && ips.is_empty() {
+            return Err(TrustError::Issue(
+                "a TLS server certificate needs at least one name".into(),
+            ));
+        }
+        let mut p = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        if let Some(first) = dns_names.first() {
+            dn.push(DnType::CommonName, first.as_str());
+        }
+        p.distinguished_name = dn;
+        for name in dns_names {
+            p.subject_alt_names.push(SanType::DnsName(name.clone().try_into()?));
+        }
+        for ip in ips {
+            p.subject_alt_names.push(SanType::IpAddress(*ip));
+        }
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        set_common(&mut p, validity)?;
+        Ok(p.signed_by(&key.rcgen_key()?, &self.issuer)?.der().to_vec())
     }
 
     /// Issues a certificate for the key in a PKCS#10 request (DER), as the

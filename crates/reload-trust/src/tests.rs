@@ -269,6 +269,59 @@ fn a_certificate_is_issued_from_a_csr_with_the_servers_names() {
 }
 
 #[test]
+fn a_saved_root_issues_certificates_that_chain_to_it() {
+    let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+    let pkcs8 = key.pkcs8_der().to_vec();
+    let ca = TestCa::with_key(OVERLAY, key, year()).unwrap();
+    let root = ca.root_der().to_vec();
+
+    // Loaded again from what a CA tool saves: the key and the certificate.
+    let loaded = TestCa::from_root(OVERLAY, PrivateKey::from_pkcs8_der(&pkcs8).unwrap(), root.clone()).unwrap();
+    let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+    let csr = key.certificate_request(None).unwrap();
+    let der = loaded
+        .issue_from_csr(&csr, &[node(3)], Some("bob@example.org"), year())
+        .unwrap();
+    let creds = Credentials::new(key, vec![der]).unwrap();
+    let info = ca.trust_anchors().unwrap().verify(creds.chain(), NOW).unwrap();
+    assert_eq!(info.node_ids, vec![node(3)]);
+
+    // Another key with this certificate is refused; so is a certificate that is not a root.
+    let other = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+    assert_eq!(
+        TestCa::from_root(OVERLAY, other, root).unwrap_err(),
+        TrustError::KeyMismatch
+    );
+    let node_key = PrivateKey::from_pkcs8_der(creds.private_key().pkcs8_der()).unwrap();
+    assert!(TestCa::from_root(OVERLAY, node_key, creds.certificate_der().to_vec()).is_err());
+}
+
+#[test]
+fn a_tls_server_certificate_names_hosts_and_no_node() {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ca = ecdsa_ca();
+    let key = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+    let ips = [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)];
+    let der = ca
+        .issue_tls_server(&key, &["localhost".to_owned()], &ips, year())
+        .unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
+    let names = cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .len();
+    assert_eq!(names, 3);
+    assert!(CertInfo::parse(&der).unwrap().node_ids.is_empty());
+    // Not usable as a node certificate: it names no Node-ID.
+    let anchors = ca.trust_anchors().unwrap();
+    assert_eq!(anchors.verify(&[der], NOW).unwrap_err(), TrustError::NoNodeId);
+    assert!(ca.issue_tls_server(&key, &[], &[], year()).is_err());
+}
+
+#[test]
 fn credentials_refuse_a_key_that_is_not_the_certificates() {
     let creds = alice(&ecdsa_ca());
     let other = PrivateKey::generate(KeyType::EcdsaP256).unwrap();
