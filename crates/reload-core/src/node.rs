@@ -1111,7 +1111,15 @@ impl<T: Topology> Node<T> {
             }
             Purpose::Attach(purpose) => match body {
                 MessageBody::AttachAns(ans) => self.on_attach_answer(now, signer, purpose, ans),
-                _ => self.stats.attach_refused += 1,
+                _ => {
+                    self.stats.attach_refused += 1;
+                    // The admitting peer refused us (say, Error_In_Progress while it
+                    // still tries to reach this Node-ID's previous incarnation): try
+                    // again after a reliability timer rather than wait forever.
+                    if purpose == AttachPurpose::Admitting && self.state != State::Joined {
+                        self.restart_join_later(now);
+                    }
+                }
             },
             Purpose::Join => match body {
                 MessageBody::JoinAns(_) => {

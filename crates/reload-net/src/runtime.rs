@@ -96,6 +96,9 @@ pub enum RuntimeError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The node did not join (or attach) within the time allowed.
+    #[error("not joined after {0:?}: no bootstrap peer reachable, or the admitting peer did not answer")]
+    JoinTimeout(Duration),
 }
 
 /// A snapshot of the node, for `stat`-like output.
@@ -239,7 +242,7 @@ impl NodeHandle {
         match tokio::time::timeout(limit, wait).await {
             Ok(Ok(s)) if *s == State::Joined => Ok(()),
             Ok(_) => Err(RuntimeError::Stopped),
-            Err(_) => Err(RuntimeError::Link(LinkError::Timeout)),
+            Err(_) => Err(RuntimeError::JoinTimeout(limit)),
         }
     }
 

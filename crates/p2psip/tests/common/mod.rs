@@ -58,7 +58,10 @@ impl Proc {
         let stderr = std::fs::File::create(log).unwrap();
         let mut child = Command::new(bin())
             .args(args)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("P2PSIP_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
