@@ -414,7 +414,8 @@ mod tests {
         assert_eq!(c.enrollment_servers, vec![DEFAULT_ENROLLMENT_URL.to_owned()]);
         assert_eq!(c.link_protocols, vec![LinkProtocol::TlsTcpFhNoIce]);
         assert!(c.no_ice);
-        assert_eq!(c.required_kinds.len(), 4);
+        assert_eq!(c.required_kinds.len(), 5);
+        assert!(c.required_kinds.iter().any(|k| k.id == DATA_KIND));
 
         let c = ca
             .update_configuration(|c| c.bootstrap_nodes = vec!["127.0.0.1:7000".parse().unwrap()])
