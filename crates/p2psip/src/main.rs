@@ -3,6 +3,7 @@
 //! It offers the wire-format tools and the overlay simulator; storage, the daemon
 //! and the SIP front end arrive in later steps.
 
+mod bench;
 mod enroll;
 mod node;
 mod pcap;
@@ -50,6 +51,8 @@ enum Command {
     Ping(node::OneShotArgs),
     /// Asks the route to a node or resource (as a client).
     RouteQuery(node::OneShotArgs),
+    /// Benchmarks: `bench overlay` against OpenDHT.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,6 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::Find(args) => node::run_once(node::Op::Find, args),
         Command::Ping(args) => node::run_once(node::Op::Ping, args),
         Command::RouteQuery(args) => node::run_once(node::Op::RouteQuery, args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
