@@ -16,7 +16,6 @@ use serde_json::json;
 
 const PEERS: usize = 10;
 const VALUES: usize = 1000;
-const KILLED: [usize; 3] = [3, 6, 9];
 
 fn ok(answer: &serde_json::Value, what: &str) {
     assert_eq!(answer["ok"], json!(true), "{what}: {answer}");
@@ -50,6 +49,21 @@ fn fetch_eventually(via: &mut Proc, node_ids: &[String], v: usize, limit: Durati
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Three peers to kill, none of them the bootstrap peer, spread around the ring:
+/// positions k, k+3 and k+6 in Node-ID order. A value lives on its responsible peer
+/// and that peer's two successors (RFC 6940 §10.4), so three consecutive peers dying
+/// at once lose the responsible range of the first of them by design; any other
+/// three must lose nothing.
+fn spread_in_ring(node_ids: &[String]) -> [usize; 3] {
+    let mut ring: Vec<usize> = (0..node_ids.len()).collect();
+    ring.sort_by(|a, b| node_ids[*a].cmp(&node_ids[*b]));
+    let n = ring.len();
+    (0..n)
+        .map(|k| [ring[k], ring[(k + 3) % n], ring[(k + 6) % n]])
+        .find(|set| !set.contains(&0))
+        .expect("ten peers leave a choice without the bootstrap peer")
 }
 
 fn overlay_survives_kills_and_restarts(link: &str) {
@@ -115,7 +129,8 @@ fn overlay_survives_kills_and_restarts(link: &str) {
     eprintln!("{link}: {} gets in {:?}", VALUES + VALUES / 10, t.elapsed());
 
     // kill -9 three peers; every value must still be fetchable once the ring repairs.
-    for k in KILLED {
+    let killed = spread_in_ring(&node_ids);
+    for k in killed {
         peers[k].take().unwrap().kill9();
     }
     let t = Instant::now();
@@ -137,7 +152,7 @@ fn overlay_survives_kills_and_restarts(link: &str) {
     );
 
     // Restart the three from their data directories: they rejoin and serve their data.
-    for k in KILLED {
+    for k in killed {
         let mut p = ov.peer(&format!("peer{k}-again"), &data[k], "127.0.0.1:0");
         let (id, _) = p.listening();
         assert_eq!(id, node_ids[k], "peer{k} came back under another Node-ID");
@@ -152,7 +167,7 @@ fn overlay_survives_kills_and_restarts(link: &str) {
         }
         peers[k] = Some(p);
     }
-    for k in KILLED {
+    for k in killed {
         let p = peers[k].as_mut().unwrap();
         for v in (0..VALUES).filter(|v| placement(*v).0 == k).step_by(7) {
             assert_eq!(
@@ -162,7 +177,7 @@ fn overlay_survives_kills_and_restarts(link: &str) {
             );
         }
     }
-    let restored: u64 = KILLED
+    let restored: u64 = killed
         .iter()
         .map(|k| {
             let s = peers[*k].as_mut().unwrap().ask(&json!({"op": "status"}));
