@@ -864,12 +864,7 @@ impl Session {
                 }
             }
             let timer = framed.poll_timeout().map(tokio::time::Instant::from_std);
-            let sleep = async {
-                match timer {
-                    Some(t) => tokio::time::sleep_until(t).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let sleep = crate::link::sleep_until(timer);
             tokio::select! {
                 d = self.rx.recv() => match d {
                     Some(d) => {

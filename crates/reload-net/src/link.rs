@@ -86,3 +86,12 @@ pub enum LinkError {
     #[error("link setup: {0}")]
     Setup(String),
 }
+
+/// Sleeps until `deadline`, or forever without one: the timer arm of a link task's
+/// or the runtime's `select!`, whose state machine may have nothing scheduled.
+pub async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

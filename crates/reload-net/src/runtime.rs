@@ -511,12 +511,7 @@ impl Driver {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let timer = async {
-                match wake {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let timer = crate::link::sleep_until(wake);
             tokio::select! {
                 cmd = commands.recv(), if commands_open => match cmd {
                     Some(cmd) => self.command(cmd),

@@ -117,18 +117,20 @@ impl LinkSecurity {
             return Err(PeerAuthError::NoCertificate);
         }
         let info = self.inner.anchors.verify(chain, unix_now())?;
-        let node = match expected {
-            Some(expected) if info.has_node_id(&expected) => expected,
-            Some(expected) => {
-                return Err(PeerAuthError::WrongNodeId {
-                    expected,
-                    found: info.node_ids.clone(),
-                });
-            }
-            // A certificate may carry several Node-IDs (§11.3); a node that did not
-            // say which it is reached as uses the first.
-            None => *info.node_ids.first().ok_or(PeerAuthError::NoNodeId)?,
-        };
+        let node = link_node_id(&info, expected)?;
         Ok((info, node))
+    }
+}
+
+/// The Node-ID of `info` a link belongs to: `expected` if the certificate carries
+/// it; with nothing expected, the first (a certificate may carry several, §11.3).
+fn link_node_id(info: &CertInfo, expected: Option<NodeId>) -> Result<NodeId, PeerAuthError> {
+    match expected {
+        Some(expected) if info.has_node_id(&expected) => Ok(expected),
+        Some(expected) => Err(PeerAuthError::WrongNodeId {
+            expected,
+            found: info.node_ids.clone(),
+        }),
+        None => info.node_ids.first().copied().ok_or(PeerAuthError::NoNodeId),
     }
 }

@@ -30,6 +30,10 @@ use crate::security::LinkSecurity;
 /// How long a TCP connect plus TLS handshake may take.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The most inbound TLS handshakes in progress at once (as for DTLS,
+/// [`crate::dtls::MAX_HANDSHAKING`]).
+pub const MAX_HANDSHAKING: usize = crate::dtls::MAX_HANDSHAKING;
+
 /// The name a TLS client puts in SNI. RELOAD peers are named by Node-ID, which the
 /// verifier checks; the host name means nothing (§6.6).
 const SERVER_NAME: &str = "reload.invalid";
@@ -212,6 +216,8 @@ impl TlsLinks {
                 .await
                 .map_err(|e| LinkError::Handshake(e.to_string()))?;
             let chain = peer_chain(tls.get_ref().1.peer_certificates());
+            // Checked again although the verifier ran: a resumed session (TLS 1.3
+            // PSK) carries the certificates of the first handshake unverified.
             let (_, peer) = self.security.verify_peer(&chain, expected)?;
             Ok(self.spawn_link(tls, peer, remote, true))
         };
@@ -223,7 +229,13 @@ impl TlsLinks {
     /// Accepts links on `listener` until it fails; each authenticated link goes to
     /// `inbound`. Handshakes run concurrently, each bounded in time.
     pub async fn serve(&self, listener: TcpListener, inbound: mpsc::Sender<LinkConn>) {
+        // Each handshake holds a permit: connections opened faster than they
+        // authenticate wait in the kernel's backlog instead of piling up tasks.
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKING));
         loop {
+            let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
+                return;
+            };
             let (tcp, remote) = match listener.accept().await {
                 Ok(x) => x,
                 Err(e) => {
@@ -237,6 +249,7 @@ impl TlsLinks {
             tokio::spawn(async move {
                 let _ = tcp.set_nodelay(true);
                 let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, links.acceptor.accept(tcp)).await;
+                drop(permit);
                 let tls = match handshake {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
@@ -249,6 +262,7 @@ impl TlsLinks {
                     }
                 };
                 let chain = peer_chain(tls.get_ref().1.peer_certificates());
+                // Again after the verifier: see `connect` (resumed sessions).
                 match links.security.verify_peer(&chain, None) {
                     Ok((_, peer)) => {
                         let conn = links.spawn_link(tls, peer, remote, false);
@@ -330,12 +344,7 @@ where
             }
         }
         let deadline = framed.poll_timeout().map(tokio::time::Instant::from_std);
-        let timer = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
-                None => std::future::pending().await,
-            }
-        };
+        let timer = crate::link::sleep_until(deadline);
         tokio::select! {
             msg = outgoing.recv() => match msg {
                 Some(m) => {
