@@ -4,36 +4,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use reload_core::NodeConfig;
-use reload_core::storage::{AccessPolicy, KindDef};
-use reload_net::runtime::{self, LinkProtocol, NodeHandle, RuntimeConfig};
+use common::{KIND, TestNode, node_multiple_resource};
+use reload_net::runtime::{LinkProtocol, NodeHandle};
 use reload_net::security::LinkSecurity;
 use reload_trust::{KeyType, TestCa, Validity};
 use reload_wire::{
-    DataModel, DataValue, Destination, FetchReq, KindId, MessageBody, ModelSpecifier, NodeId, OverlayHash, ResourceId,
+    DataValue, Destination, FetchReq, MessageBody, ModelSpecifier, NodeId, OverlayHash, ResourceId,
     StoredDataSpecifier, StoredDataValue,
 };
 
 const OVERLAY: &str = "tls-test.example.org";
-const KIND: KindId = KindId(0xF000_0001);
-
-fn node_config() -> NodeConfig {
-    let mut cfg = NodeConfig::new(OverlayHash::from_overlay_name(OVERLAY), NodeId::default());
-    cfg.kinds.add(KindDef {
-        id: KIND,
-        name: "TEST-DATA".into(),
-        model: DataModel::Single,
-        policy: AccessPolicy::NodeMultiple { max: 255 },
-        max_count: 1,
-        max_size: 1024,
-    });
-    cfg.data_models = cfg.kinds.data_models();
-    cfg.reliability_timer = Duration::from_millis(1000);
-    cfg
-}
 
 async fn spawn(ca: &TestCa, n: u8, bootstrap: Vec<SocketAddr>) -> NodeHandle {
     spawn_with(ca, n, bootstrap, LinkProtocol::Tls).await
@@ -43,36 +28,23 @@ async fn spawn_with(ca: &TestCa, n: u8, bootstrap: Vec<SocketAddr>, protocol: Li
     let mut id = [0u8; 16];
     id[0] = n.wrapping_mul(37);
     id[15] = n;
-    let node_id = NodeId(id);
-    let creds = ca
-        .issue(
-            &[node_id],
-            Some(&format!("user{n}@{OVERLAY}")),
-            KeyType::EcdsaP256,
-            Validity::from_now(3600),
-        )
-        .unwrap();
-    let security = LinkSecurity::new(creds, node_id, ca.trust_anchors().unwrap()).with_keylog(None);
-    let create = bootstrap.is_empty();
-    let (handle, _task) = runtime::start(RuntimeConfig {
-        node: node_config(),
-        security,
-        protocol,
-        listen: "127.0.0.1:0".parse().unwrap(),
+    TestNode {
+        ca,
+        overlay: OVERLAY,
+        node_id: NodeId(id),
+        user: Some(format!("user{n}@{OVERLAY}")),
         bootstrap,
-        create_overlay: create,
-        storage: None,
+        protocol,
+        keylog: None,
+        reliability_timer: Duration::from_millis(1000),
         seed: u64::from(n),
-    })
+    }
+    .start()
     .await
-    .unwrap();
-    handle
 }
 
 fn resource(node: NodeId, i: u8) -> ResourceId {
-    let mut name = node.0.to_vec();
-    name.push(i);
-    reload_core::ring::hash_resource_name(&name)
+    node_multiple_resource(node, i)
 }
 
 async fn fetch(from: &NodeHandle, resource: ResourceId) -> Option<Vec<u8>> {

@@ -40,6 +40,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -49,18 +51,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use reload_core::NodeConfig;
-use reload_core::storage::{AccessPolicy, KindDef};
-use reload_net::runtime::{self, LinkProtocol, NodeHandle, RuntimeConfig};
-use reload_net::security::LinkSecurity;
+use common::{KIND, TestNode, node_multiple_resource};
+use reload_net::runtime::{LinkProtocol, NodeHandle};
 use reload_trust::{KeyType, TestCa, Validity};
 use reload_wire::{
-    DataModel, DataValue, Destination, FetchReq, KindId, MessageBody, MessageCode, ModelSpecifier, NodeId, OverlayHash,
-    StoredDataSpecifier, StoredDataValue,
+    DataValue, Destination, FetchReq, MessageBody, MessageCode, ModelSpecifier, NodeId, StoredDataSpecifier,
+    StoredDataValue,
 };
 
 const OVERLAY: &str = "tshark-test.example.org";
-const KIND: KindId = KindId(0xF000_0001);
 /// Wireshark's expert severities: PI_CHAT < PI_NOTE < PI_WARN < PI_ERROR.
 const PI_WARN: u64 = 0x0060_0000;
 
@@ -72,37 +71,19 @@ async fn spawn(ca: &TestCa, n: u8, bootstrap: Vec<SocketAddr>, protocol: LinkPro
     let mut id = [0u8; 16];
     id[0] = n.wrapping_mul(67);
     id[15] = n;
-    let node_id = NodeId(id);
-    let creds = ca
-        .issue(&[node_id], None, KeyType::EcdsaP256, Validity::from_now(3600))
-        .unwrap();
-    let security =
-        LinkSecurity::new(creds, node_id, ca.trust_anchors().unwrap()).with_keylog(Some(keylog.to_path_buf()));
-    let mut cfg = NodeConfig::new(OverlayHash::from_overlay_name(OVERLAY), node_id);
-    cfg.kinds.add(KindDef {
-        id: KIND,
-        name: "TEST-DATA".into(),
-        model: DataModel::Single,
-        policy: AccessPolicy::NodeMultiple { max: 255 },
-        max_count: 1,
-        max_size: 1024,
-    });
-    cfg.data_models = cfg.kinds.data_models();
-    cfg.reliability_timer = Duration::from_millis(500);
-    let create = bootstrap.is_empty();
-    let (handle, _) = runtime::start(RuntimeConfig {
-        node: cfg,
-        security,
-        protocol,
-        listen: "127.0.0.1:0".parse().unwrap(),
+    TestNode {
+        ca,
+        overlay: OVERLAY,
+        node_id: NodeId(id),
+        user: None,
         bootstrap,
-        create_overlay: create,
-        storage: None,
+        protocol,
+        keylog: Some(keylog.to_path_buf()),
+        reliability_timer: Duration::from_millis(500),
         seed: u64::from(n),
-    })
+    }
+    .start()
     .await
-    .unwrap();
-    handle
 }
 
 // ---------------------------------------------------------------------------
@@ -282,9 +263,7 @@ async fn overlay_traffic(protocol: LinkProtocol, keylog: &Path) -> (Vec<u16>, u6
     let c = spawn(&ca, 3, vec![a.local_addr()], protocol, keylog).await;
     c.joined(Duration::from_secs(10)).await.unwrap();
     for i in 1..=5u8 {
-        let mut name = c.node_id().0.to_vec();
-        name.push(i);
-        let r = reload_core::ring::hash_resource_name(&name);
+        let r = node_multiple_resource(c.node_id(), i);
         let v = StoredDataValue::Single {
             value: DataValue::new(vec![i; 40]),
         };
