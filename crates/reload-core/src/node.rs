@@ -15,9 +15,10 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use reload_wire::{
-    AttachReqAns, ChordLeaveData, ChordRouteQueryAns, ChordUpdate, ChordUpdateData, Destination, ErrorCode,
-    ErrorResponse, ForwardingHeader, IceCandidate, LeaveReq, Message, MessageBody, MessageCode, NodeId, PingAns,
-    ProbeAns, ProbeInformation, ProbeInformationType, RawMessage, Reader, ResourceId, TransactionId, Writer,
+    AppAttach, ApplicationId, AttachReqAns, ChordLeaveData, ChordRouteQueryAns, ChordUpdate, ChordUpdateData,
+    Destination, ErrorCode, ErrorResponse, ForwardingHeader, IceCandidate, LeaveReq, Message, MessageBody, MessageCode,
+    NodeId, PingAns, ProbeAns, ProbeInformation, ProbeInformationType, RawMessage, Reader, ResourceId, TransactionId,
+    Writer,
 };
 
 use crate::chord::{Chord, NeighborTable};
@@ -247,6 +248,9 @@ pub struct Node<T: Topology = Chord> {
     replica_retries: HashMap<ResourceId, u32>,
     /// Whether a [`Timer::ReplicaRetry`] is pending.
     replica_retry_scheduled: bool,
+    /// The applications this node accepts AppAttach for, and where each listens
+    /// (§6.5.2): set by the runtime with [`Node::offer_application`].
+    applications: HashMap<ApplicationId, Vec<IceCandidate>>,
 }
 
 /// Replica stores of one Resource-ID retried after failures before giving up until
@@ -298,6 +302,7 @@ impl<T: Topology> Node<T> {
             replicated_to: HashMap::new(),
             replica_retries: HashMap::new(),
             replica_retry_scheduled: false,
+            applications: HashMap::new(),
         }
     }
 
@@ -416,6 +421,91 @@ impl<T: Topology> Node<T> {
         }
         self.send_request(now, vec![destination], body, Purpose::App(id));
         id
+    }
+
+    /// [`Node::request`] signed with `signer` instead of this node's own
+    /// credentials: a node that holds the credentials of more than one user (an
+    /// office gateway, RFC 7904 §3.3) stores each user's values in a request signed
+    /// as that user, because §7.4.1.1 wants an original Store signed by a
+    /// credential that may write at the Resource-ID. The security block carries
+    /// `signer`'s certificates (§6.3.4). The answer is checked as any other.
+    pub fn request_signed_by(
+        &mut self,
+        now: Time,
+        destination: Destination,
+        body: MessageBody,
+        signer: &dyn MessageCrypto,
+    ) -> RequestId {
+        let id = RequestId(self.next_request);
+        self.next_request += 1;
+        if !body.code().is_request() {
+            self.events.push_back(Event::Response {
+                request: id,
+                result: Err(Failure::Error {
+                    responder: self.cfg.node_id,
+                    error: ErrorResponse::with_text(ErrorCode::INVALID_MESSAGE, "not a request"),
+                }),
+            });
+            return id;
+        }
+        self.send_request_signed(now, vec![destination], body, Vec::new(), Purpose::App(id), Some(signer));
+        id
+    }
+
+    // ----- AppAttach (§6.5.2) -----
+
+    /// Accepts AppAttach requests for `application` from now on, answering with
+    /// `candidates` (where the application listens; under No-ICE, host candidates,
+    /// §6.5.1.11). Replaces an earlier offer of the same application.
+    pub fn offer_application(&mut self, application: ApplicationId, candidates: Vec<IceCandidate>) {
+        self.applications.insert(application, candidates);
+    }
+
+    /// Stops accepting AppAttach for `application`: requests get Error_Not_Found
+    /// again (§6.5.2.2).
+    pub fn withdraw_application(&mut self, application: ApplicationId) {
+        self.applications.remove(&application);
+    }
+
+    /// The candidates `application` is offered with, if it is.
+    pub fn offered_application(&self, application: ApplicationId) -> Option<&[IceCandidate]> {
+        self.applications.get(&application).map(Vec::as_slice)
+    }
+
+    /// Sends an AppAttachReq for `application` to `node` (§6.5.2.1), with a fresh
+    /// ICE ufrag and password, role "active" and this node's own candidates for the
+    /// application if it offers it (none otherwise). The AppAttachAns (or the
+    /// error) arrives as [`Event::Response`]; its candidates say where to connect.
+    pub fn app_attach(&mut self, now: Time, node: NodeId, application: ApplicationId) -> RequestId {
+        let body = MessageBody::AppAttachReq(AppAttach {
+            ufrag: self.random_token(8),
+            password: self.random_token(22),
+            application,
+            // §6.5.2 leaves the roles open (unlike Attach, §6.5.1.1). Under No-ICE
+            // the requester opens the connection to the answerer's candidates, so it
+            // is RFC 4145's "active" and the answerer "passive".
+            role: ACTIVE.to_vec(),
+            candidates: self.applications.get(&application).cloned().unwrap_or_default(),
+        });
+        self.request(now, Destination::node(node), body)
+    }
+
+    /// §6.5.2.2: an AppAttach for an application this node offers is answered with
+    /// the application's candidates; any other gets Error_Not_Found.
+    fn on_app_attach_request(&mut self, req: &AppAttach) -> Result<AppAttach, ErrorResponse> {
+        let Some(candidates) = self.applications.get(&req.application).cloned() else {
+            return Err(ErrorResponse::with_text(
+                ErrorCode::NOT_FOUND,
+                "the application is not offered on this node",
+            ));
+        };
+        Ok(AppAttach {
+            ufrag: self.random_token(8),
+            password: self.random_token(22),
+            application: req.application,
+            role: PASSIVE.to_vec(),
+            candidates,
+        })
     }
 
     /// Leaves the overlay gracefully (§6.4.2.2, §10.9): a Leave to every neighbor.
@@ -775,9 +865,12 @@ impl<T: Topology> Node<T> {
         };
         let header = msg.header.clone();
         self.stats.local_deliveries += 1;
-        let sender = Signer {
-            node_id: me,
-            user: None,
+        // The signer is whoever signed the request, checked like any other
+        // (§6.3.4): this node, or a user it signs for (`request_signed_by`). Its
+        // user name matters to a Store under USER-MATCH or USER-NODE-MATCH (§7.3).
+        let Some(sender) = self.verify(now, &msg, bytes) else {
+            self.stats.dropped_bad_signature += 1;
+            return;
         };
         self.handle_request(now, me, sender, header, msg);
     }
@@ -1009,10 +1102,10 @@ impl<T: Topology> Node<T> {
                 Err(e) => MessageBody::Error(e),
             },
             MessageBody::RouteQueryReq(q) => self.on_route_query(now, signer, q),
-            MessageBody::AppAttachReq(_) => MessageBody::Error(ErrorResponse::with_text(
-                ErrorCode::NOT_FOUND,
-                "no application is registered on this node",
-            )),
+            MessageBody::AppAttachReq(a) => match self.on_app_attach_request(&a) {
+                Ok(ans) => MessageBody::AppAttachAns(ans),
+                Err(e) => MessageBody::Error(e),
+            },
             MessageBody::ConfigUpdateReq(_) => MessageBody::Error(ErrorResponse::with_text(
                 ErrorCode::FORBIDDEN,
                 "configuration updates are not accepted by this node",
@@ -2040,6 +2133,17 @@ impl<T: Topology> Node<T> {
         body: MessageBody,
         certificates: Vec<reload_wire::GenericCertificate>,
     ) -> Option<Vec<u8>> {
+        self.build_signed(header, body, certificates, None)
+    }
+
+    /// Builds a message signed by `signer`, or by this node when `None`.
+    fn build_signed(
+        &mut self,
+        header: ForwardingHeader,
+        body: MessageBody,
+        certificates: Vec<reload_wire::GenericCertificate>,
+        signer: Option<&dyn MessageCrypto>,
+    ) -> Option<Vec<u8>> {
         let max = self.cfg.max_message_size;
         let mut certificates = certificates;
         // §6.3.4: the security block carries what verifies every signature inside,
@@ -2049,7 +2153,8 @@ impl<T: Topology> Node<T> {
                 certificates.push(c);
             }
         }
-        match crate::crypto::signed_message_with(self.crypto.as_ref(), header, body, certificates, max) {
+        let crypto = signer.unwrap_or(self.crypto.as_ref());
+        match crate::crypto::signed_message_with(crypto, header, body, certificates, max) {
             Ok(b) => Some(b),
             Err(_) => {
                 self.stats.send_too_large += 1;
@@ -2095,6 +2200,19 @@ impl<T: Topology> Node<T> {
         certificates: Vec<reload_wire::GenericCertificate>,
         purpose: Purpose,
     ) {
+        self.send_request_signed(now, destination_list, body, certificates, purpose, None);
+    }
+
+    /// [`Node::send_request_with`], signed by `signer` (this node when `None`).
+    fn send_request_signed(
+        &mut self,
+        now: Time,
+        destination_list: Vec<Destination>,
+        body: MessageBody,
+        certificates: Vec<reload_wire::GenericCertificate>,
+        purpose: Purpose,
+        signer: Option<&dyn MessageCrypto>,
+    ) {
         let txid = TransactionId(self.rng.next_u64());
         let expected_responder = match destination_list.last() {
             Some(Destination::Node { node_id }) if !node_id.is_wildcard() => Some(*node_id),
@@ -2108,7 +2226,7 @@ impl<T: Topology> Node<T> {
         let mut header = ForwardingHeader::new(self.cfg.overlay, txid, destination_list);
         header.ttl = self.cfg.initial_ttl;
         header.configuration_sequence = self.cfg.configuration_sequence;
-        let Some(bytes) = self.build_with(header.clone(), body, certificates) else {
+        let Some(bytes) = self.build_signed(header.clone(), body, certificates, signer) else {
             if let Purpose::App(request) = purpose {
                 self.events.push_back(Event::Response {
                     request,
@@ -2379,5 +2497,208 @@ fn store_error(e: StoreError) -> ErrorResponse {
         StoreError::DataTooLarge(why) => ErrorResponse::with_text(ErrorCode::DATA_TOO_LARGE, why),
         StoreError::Invalid(why) => ErrorResponse::with_text(ErrorCode::INVALID_MESSAGE, why),
         StoreError::DataTooOld => ErrorResponse::with_text(ErrorCode::DATA_TOO_OLD, "older than the stored value"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::StandInCrypto;
+    use reload_wire::{CandidateType, IpAddressPort, OverlayHash, OverlayLinkType};
+
+    fn node(id: NodeId) -> Node {
+        let cfg = NodeConfig::new(OverlayHash::from_overlay_name("appattach.example"), id);
+        Node::new(cfg, Box::new(StandInCrypto::new(id)), u64::from(id.0[0]))
+    }
+
+    /// Two started nodes linked to each other over link 1.
+    fn pair() -> (Node, Node) {
+        let (mut a, mut b) = (node(NodeId([0x11; 16])), node(NodeId([0x99; 16])));
+        a.start(Time::ZERO, Vec::new(), true);
+        b.start(Time::ZERO, Vec::new(), true);
+        let (ia, ib) = (a.node_id(), b.node_id());
+        a.handle_link_up(Time::ZERO, LinkId(1), ib, true);
+        b.handle_link_up(Time::ZERO, LinkId(1), ia, false);
+        for n in [&mut a, &mut b] {
+            while n.poll_transmit().is_some() || n.poll_event().is_some() || n.poll_action().is_some() {}
+        }
+        (a, b)
+    }
+
+    /// Carries `a`'s messages to `b` and back, and returns what `req` came to.
+    fn outcome(a: &mut Node, b: &mut Node, req: RequestId) -> Option<Result<Answer, Failure>> {
+        while let Some(tx) = a.poll_transmit() {
+            b.handle_message(Time::ZERO, LinkId(1), &tx.bytes);
+        }
+        while let Some(tx) = b.poll_transmit() {
+            a.handle_message(Time::ZERO, LinkId(1), &tx.bytes);
+        }
+        let mut out = None;
+        while let Some(e) = a.poll_event() {
+            if let Event::Response { request, result } = e
+                && request == req
+            {
+                out = Some(result);
+            }
+        }
+        out
+    }
+
+    fn candidate(port: u16) -> IceCandidate {
+        IceCandidate {
+            addr_port: IpAddressPort::from(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+            overlay_link: OverlayLinkType::TLS_TCP_FH_NO_ICE,
+            foundation: b"1".to_vec(),
+            priority: 1,
+            candidate_type: CandidateType::Host,
+            extensions: Vec::new(),
+        }
+    }
+
+    fn error_code(r: Option<Result<Answer, Failure>>) -> Option<ErrorCode> {
+        match r {
+            Some(Err(Failure::Error { error, .. })) => Some(error.error_code),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn an_offered_application_is_answered_with_its_candidates() {
+        let (mut a, mut b) = pair();
+        b.offer_application(ApplicationId::SIPS, vec![candidate(5061)]);
+        a.offer_application(ApplicationId::SIPS, vec![candidate(6061)]);
+        let req = a.app_attach(Time::ZERO, b.node_id(), ApplicationId::SIPS);
+        // The request carries the requester's own offer and the "active" role.
+        let sent = a.transmits.front().map(|t| t.bytes.clone()).unwrap_or_default();
+        let msg = Message::decode(&sent, &reload_wire::WireConfig::default()).expect("decodes");
+        let MessageBody::AppAttachReq(r) = msg.contents.body else {
+            panic!("an AppAttachReq")
+        };
+        assert_eq!(r.role, ACTIVE);
+        assert_eq!(r.candidates, vec![candidate(6061)]);
+        assert_eq!(r.ufrag.len(), 8);
+
+        let answer = outcome(&mut a, &mut b, req).expect("answered").expect("not an error");
+        assert_eq!(answer.responder, b.node_id());
+        let MessageBody::AppAttachAns(ans) = answer.body else {
+            panic!("an AppAttachAns, got {:?}", answer.body)
+        };
+        // §6.5.2.2: same layout as the request, for the same application.
+        assert_eq!(ans.application, ApplicationId::SIPS);
+        assert_eq!(ans.role, PASSIVE);
+        assert_eq!(ans.candidates, vec![candidate(5061)]);
+        assert_eq!((ans.ufrag.len(), ans.password.len()), (8, 22));
+        assert_ne!(ans.ufrag, r.ufrag, "each side has its own ICE credentials");
+    }
+
+    #[test]
+    fn an_application_not_offered_gets_error_not_found() {
+        let (mut a, mut b) = pair();
+        b.offer_application(ApplicationId::SIPS, vec![candidate(5061)]);
+        // §6.5.2.2: "If the Application ID is not supported, the peer MUST reply
+        // with an Error_Not_Found error."
+        let req = a.app_attach(Time::ZERO, b.node_id(), ApplicationId::SIP);
+        assert_eq!(error_code(outcome(&mut a, &mut b, req)), Some(ErrorCode::NOT_FOUND));
+
+        b.withdraw_application(ApplicationId::SIPS);
+        assert!(b.offered_application(ApplicationId::SIPS).is_none());
+        let req = a.app_attach(Time::ZERO, b.node_id(), ApplicationId::SIPS);
+        assert_eq!(error_code(outcome(&mut a, &mut b, req)), Some(ErrorCode::NOT_FOUND));
+    }
+
+    #[test]
+    fn a_store_this_node_answers_itself_is_checked_against_the_real_signer() {
+        // A peer responsible for its own user's Resource-ID stores to itself: the
+        // request's signer must still carry the certificate's user name (§7.3.3).
+        use crate::storage::{AccessPolicy, KindDef};
+        use reload_trust::{KeyType, TestCa, Validity, unix_now};
+        use reload_wire::{DataModel, DataValue, KindId, StoreKindData, StoreReq, StoredData, StoredDataValue};
+        const OVERLAY: &str = "local.example.org";
+        let ca = TestCa::new(OVERLAY, KeyType::EcdsaP256, Validity::from_now(3600)).expect("ca");
+        let id = NodeId([0x42; 16]);
+        let user = "alice@local.example.org";
+        let creds = ca
+            .issue(&[id], Some(user), KeyType::EcdsaP256, Validity::from_now(3600))
+            .expect("credentials");
+        let kind = KindId(0xF000_0010);
+        let mut cfg = NodeConfig::new(OverlayHash::from_overlay_name(OVERLAY), id);
+        cfg.kinds.add(KindDef {
+            id: kind,
+            name: "USER-NODE".into(),
+            model: DataModel::Dictionary,
+            policy: AccessPolicy::UserNodeMatch,
+            max_count: 4,
+            max_size: 100,
+        });
+        cfg.data_models = cfg.kinds.data_models();
+        // The value is signed with the node's own key and certificate.
+        let signer = crate::crypto::CertificateCrypto::new(
+            reload_trust::Credentials::from_pkcs8_der(creds.private_key().pkcs8_der(), creds.chain().to_vec())
+                .expect("credentials"),
+            id,
+            ca.trust_anchors().expect("anchors"),
+        )
+        .expect("crypto");
+        let crypto =
+            crate::crypto::CertificateCrypto::new(creds, id, ca.trust_anchors().expect("anchors")).expect("crypto");
+        let mut n: Node = Node::new(cfg, Box::new(crypto), 1);
+        let now = Time(u64::try_from(unix_now()).unwrap_or(0) * 1_000_000);
+        n.start(now, Vec::new(), true);
+        while n.poll_transmit().is_some() || n.poll_event().is_some() || n.poll_action().is_some() {}
+        let resource = crate::ring::hash_resource_name(user.as_bytes());
+        let value = StoredData {
+            storage_time: 1,
+            lifetime: 60,
+            value: StoredDataValue::Dictionary {
+                key: id.0.to_vec(),
+                value: DataValue::new(b"v".to_vec()),
+            },
+            signature: reload_wire::Signature::synthesized(),
+        };
+        let value = crate::crypto::sign_stored_data(&signer, &resource, kind, value).expect("signs");
+        let body = MessageBody::StoreReq(StoreReq {
+            resource: resource.clone(),
+            replica_number: 0,
+            kind_data: vec![StoreKindData {
+                kind,
+                generation_counter: 0,
+                values: vec![value],
+            }],
+        });
+        let req = n.request(now, Destination::resource(resource), body);
+        let mut result = None;
+        while let Some(e) = n.poll_event() {
+            if let Event::Response { request, result: r } = e
+                && request == req
+            {
+                result = Some(r);
+            }
+        }
+        match result {
+            Some(Ok(answer)) => assert!(matches!(answer.body, MessageBody::StoreAns(_)), "{answer:?}"),
+            other => panic!("the store to itself was refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_request_can_be_signed_by_other_credentials() {
+        // A gateway signing as one of its users (RFC 7904 §3.3): the answerer sees
+        // the other signer, and the answer still reaches the requester.
+        let (mut a, mut b) = pair();
+        b.offer_application(ApplicationId::SIP, vec![candidate(5060)]);
+        let other = StandInCrypto::new(NodeId([0x22; 16]));
+        let body = MessageBody::AppAttachReq(AppAttach {
+            ufrag: b"u".to_vec(),
+            password: b"p".to_vec(),
+            application: ApplicationId::SIP,
+            role: ACTIVE.to_vec(),
+            candidates: Vec::new(),
+        });
+        let req = a.request_signed_by(Time::ZERO, Destination::node(b.node_id()), body, &other);
+        let sent = a.transmits.front().map(|t| t.bytes.clone()).unwrap_or_default();
+        let msg = Message::decode(&sent, &reload_wire::WireConfig::default()).expect("decodes");
+        assert_eq!(msg.security.signature.identity, other.identity());
+        let answer = outcome(&mut a, &mut b, req).expect("answered").expect("not an error");
+        assert!(matches!(answer.body, MessageBody::AppAttachAns(_)));
     }
 }

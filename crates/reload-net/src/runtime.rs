@@ -18,8 +18,8 @@ use reload_core::{
     Stats, Time,
 };
 use reload_wire::{
-    CandidateType, Destination, IceCandidate, KindId, MessageBody, NodeId, OverlayLinkType, ResourceId, StoreKindData,
-    StoreReq, StoredData, StoredDataValue,
+    ApplicationId, CandidateType, Destination, IceCandidate, KindId, MessageBody, NodeId, OverlayLinkType, ResourceId,
+    StoreKindData, StoreReq, StoredData, StoredDataValue,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -130,6 +130,60 @@ enum Command {
     Leave {
         reply: oneshot::Sender<()>,
     },
+    /// A request signed with other credentials than the node's (a gateway's user).
+    RequestSignedBy {
+        destination: Destination,
+        body: MessageBody,
+        signer: std::sync::Arc<CertificateCrypto>,
+        reply: oneshot::Sender<Result<Answer, Failure>>,
+    },
+    OfferApplication {
+        application: ApplicationId,
+        candidates: Vec<IceCandidate>,
+    },
+    WithdrawApplication {
+        application: ApplicationId,
+    },
+    AppAttach {
+        node: NodeId,
+        application: ApplicationId,
+        reply: oneshot::Sender<Result<Answer, Failure>>,
+    },
+}
+
+/// Credentials of a user other than the node's own, that the node signs for: an
+/// office gateway holding the certificates of several users (RFC 7904 §3.3: each
+/// user's SIP registration must be signed with that user's certificate, and by
+/// RFC 6940 §7.4.1.1 so must the Store request that carries it). Made with
+/// [`NodeHandle::user_signer`].
+#[derive(Clone)]
+pub struct UserSigner {
+    crypto: std::sync::Arc<CertificateCrypto>,
+    node_id: NodeId,
+    user: Option<String>,
+}
+
+impl UserSigner {
+    /// The Node-ID the signatures name: the node's own if the certificate carries
+    /// it, else the certificate's first. It is the dictionary key a USER-NODE-MATCH
+    /// value signed this way must be stored under (RFC 6940 §7.3.3).
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The certificate's user name (rfc822Name), if it has one.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+}
+
+impl std::fmt::Debug for UserSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSigner")
+            .field("node_id", &self.node_id)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The application's handle on a running node. Cheap to clone.
@@ -137,6 +191,8 @@ enum Command {
 pub struct NodeHandle {
     commands: mpsc::Sender<Command>,
     signer: std::sync::Arc<CertificateCrypto>,
+    anchors: reload_trust::TrustAnchors,
+    user: Option<String>,
     state: watch::Receiver<State>,
     node_id: NodeId,
     local_addr: SocketAddr,
@@ -160,6 +216,12 @@ impl NodeHandle {
     /// Where it listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The user name (rfc822Name) of the node's certificate, if it has one: the only
+    /// user whose USER-MATCH and USER-NODE-MATCH values it can sign itself (§7.3).
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
     }
 
     /// Sends a request into the overlay and waits for its outcome (the node
@@ -225,6 +287,179 @@ impl NodeHandle {
         self.request(Destination::resource(resource), body).await
     }
 
+    /// Signs for another user with `credentials` (see [`UserSigner`]). The
+    /// certificate must chain to the overlay's root like the node's own; it
+    /// signs as this node's Node-ID if the certificate carries it, else as the
+    /// certificate's first Node-ID.
+    pub fn user_signer(&self, credentials: reload_trust::Credentials) -> Result<UserSigner, reload_trust::TrustError> {
+        let node_id = if credentials.node_ids().contains(&self.node_id) {
+            self.node_id
+        } else {
+            *credentials
+                .node_ids()
+                .first()
+                .ok_or(reload_trust::TrustError::NodeIdNotInCertificate(self.node_id))?
+        };
+        let user = credentials.user().map(str::to_owned);
+        let crypto = CertificateCrypto::new(credentials, node_id, self.anchors.clone())?;
+        Ok(UserSigner {
+            crypto: std::sync::Arc::new(crypto),
+            node_id,
+            user,
+        })
+    }
+
+    /// [`NodeHandle::sign_value`] with `signer`'s credentials instead of the node's.
+    pub fn sign_value_as(
+        &self,
+        signer: &UserSigner,
+        resource: &ResourceId,
+        kind: KindId,
+        value: StoredDataValue,
+        lifetime: u32,
+    ) -> Result<StoredData, reload_wire::EncodeError> {
+        let data = StoredData {
+            storage_time: unix_millis(),
+            lifetime,
+            value,
+            signature: reload_wire::Signature::synthesized(),
+        };
+        reload_core::crypto::sign_stored_data(&*signer.crypto, resource, kind, data)
+    }
+
+    /// [`NodeHandle::request`] with the message signed by `signer` instead of the
+    /// node; its certificate travels in the security block (§6.3.4).
+    pub async fn request_signed_as(
+        &self,
+        signer: &UserSigner,
+        destination: Destination,
+        body: MessageBody,
+    ) -> Result<Answer, RequestError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::RequestSignedBy {
+                destination,
+                body,
+                signer: signer.crypto.clone(),
+                reply,
+            })
+            .await
+            .map_err(|_| RequestError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| RequestError::Stopped)?
+            .map_err(RequestError::Failed)
+    }
+
+    /// [`NodeHandle::store`] as another user: the values and the Store request are
+    /// both signed by `signer` (§7.4.1.1: for an original store, both must be by a
+    /// credential that may write at `resource`).
+    pub async fn store_signed_as(
+        &self,
+        signer: &UserSigner,
+        resource: ResourceId,
+        kind: KindId,
+        values: Vec<StoredDataValue>,
+        lifetime: u32,
+    ) -> Result<Answer, RequestError> {
+        let values = values
+            .into_iter()
+            .map(|v| self.sign_value_as(signer, &resource, kind, v, lifetime))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RequestError::Encode(e.to_string()))?;
+        let body = MessageBody::StoreReq(StoreReq {
+            resource: resource.clone(),
+            replica_number: 0,
+            kind_data: vec![StoreKindData {
+                kind,
+                generation_counter: 0,
+                values,
+            }],
+        });
+        self.request_signed_as(signer, Destination::resource(resource), body)
+            .await
+    }
+
+    /// Accepts AppAttach requests for `application` (RFC 6940 §6.5.2) from now on,
+    /// answering with a host candidate for `addr`, where the application listens.
+    /// The candidate's link type is TLS/TCP (No-ICE): applications such as SIPS
+    /// (RFC 7904 §5.1) run over TLS on TCP. Replaces an earlier offer.
+    pub async fn offer_application(
+        &self,
+        application: impl Into<ApplicationId>,
+        addr: SocketAddr,
+    ) -> Result<(), RuntimeError> {
+        self.commands
+            .send(Command::OfferApplication {
+                application: application.into(),
+                candidates: vec![host_candidate(addr, LinkProtocol::Tls)],
+            })
+            .await
+            .map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Stops accepting AppAttach for `application`; requests get Error_Not_Found.
+    pub async fn withdraw_application(&self, application: impl Into<ApplicationId>) -> Result<(), RuntimeError> {
+        self.commands
+            .send(Command::WithdrawApplication {
+                application: application.into(),
+            })
+            .await
+            .map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Sends an AppAttach for `application` to `node` (RFC 6940 §6.5.2), carrying
+    /// this node's own candidates for the application if it offers it, and returns
+    /// the addresses of the candidates in the answer, in the answer's order. The
+    /// caller connects to one of them itself, and must check that the far end's
+    /// certificate carries `node` (RFC 7904 §5.1). An answer for another
+    /// application, or without usable candidates, is an error.
+    pub async fn app_attach(
+        &self,
+        node: NodeId,
+        application: impl Into<ApplicationId>,
+    ) -> Result<Vec<SocketAddr>, RequestError> {
+        let application = application.into();
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::AppAttach {
+                node,
+                application,
+                reply,
+            })
+            .await
+            .map_err(|_| RequestError::Stopped)?;
+        let answer = answer
+            .await
+            .map_err(|_| RequestError::Stopped)?
+            .map_err(RequestError::Failed)?;
+        let MessageBody::AppAttachAns(ans) = answer.body else {
+            return Err(RequestError::UnexpectedAnswer(format!(
+                "{} answered an AppAttach with {:?}",
+                answer.responder,
+                answer.body.code()
+            )));
+        };
+        if ans.application != application {
+            return Err(RequestError::UnexpectedAnswer(format!(
+                "{} answered an AppAttach for application {} with application {}",
+                answer.responder, application.0, ans.application.0
+            )));
+        }
+        let addrs: Vec<SocketAddr> = ans
+            .candidates
+            .iter()
+            .filter_map(|c| c.addr_port.socket_addr())
+            .collect();
+        if addrs.is_empty() {
+            return Err(RequestError::UnexpectedAnswer(format!(
+                "{} answered an AppAttach without a usable candidate",
+                answer.responder
+            )));
+        }
+        Ok(addrs)
+    }
+
     /// The node's state, neighbors, links and counters.
     pub async fn status(&self) -> Result<Status, RuntimeError> {
         let (reply, status) = oneshot::channel();
@@ -233,6 +468,12 @@ impl NodeHandle {
             .await
             .map_err(|_| RuntimeError::Stopped)?;
         status.await.map_err(|_| RuntimeError::Stopped)
+    }
+
+    /// Whether the node is in the overlay now (a peer in the ring, or an attached
+    /// client): requests before that fail or wait for a route.
+    pub fn is_joined(&self) -> bool {
+        *self.state.borrow() == State::Joined
     }
 
     /// Waits until the node has joined (or, for a client, attached), for at most `limit`.
@@ -271,6 +512,9 @@ pub enum RequestError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+    /// The answer was not what the request calls for.
+    #[error("unexpected answer: {0}")]
+    UnexpectedAnswer(String),
 }
 
 /// Milliseconds since the Unix epoch: a value's storage time (§7.4.1.1).
@@ -352,6 +596,8 @@ pub async fn start(cfg: RuntimeConfig) -> Result<(NodeHandle, tokio::task::JoinH
         cfg.security.credentials().chain().to_vec(),
     )?;
     let node_id = cfg.security.node_id();
+    let anchors = cfg.security.anchors().clone();
+    let user = cfg.security.credentials().user().map(str::to_owned);
     let crypto = CertificateCrypto::new(credentials, node_id, cfg.security.anchors().clone())?;
     let signer = std::sync::Arc::new(CertificateCrypto::new(
         reload_trust::Credentials::from_pkcs8_der(
@@ -414,6 +660,8 @@ pub async fn start(cfg: RuntimeConfig) -> Result<(NodeHandle, tokio::task::JoinH
         NodeHandle {
             commands: commands_tx,
             signer,
+            anchors,
+            user,
             state: state_rx,
             node_id,
             local_addr,
@@ -564,6 +812,28 @@ impl Driver {
             Command::Leave { reply } => {
                 self.node.leave(now);
                 self.leaving = Some((reply, tokio::time::Instant::now() + LEAVE_GRACE));
+            }
+            Command::RequestSignedBy {
+                destination,
+                body,
+                signer,
+                reply,
+            } => {
+                let id = self.node.request_signed_by(now, destination, body, &*signer);
+                self.replies.insert(id, reply);
+            }
+            Command::OfferApplication {
+                application,
+                candidates,
+            } => self.node.offer_application(application, candidates),
+            Command::WithdrawApplication { application } => self.node.withdraw_application(application),
+            Command::AppAttach {
+                node,
+                application,
+                reply,
+            } => {
+                let id = self.node.app_attach(now, node, application);
+                self.replies.insert(id, reply);
             }
         }
     }

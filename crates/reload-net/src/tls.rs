@@ -204,6 +204,24 @@ impl TlsLinks {
         })
     }
 
+    /// The link security: credentials and trust anchors.
+    pub fn security(&self) -> &LinkSecurity {
+        &self.security
+    }
+
+    /// The TLS client that presents this node's certificate and checks the far
+    /// end's against the overlay, for connections that carry something other
+    /// than RELOAD (an AppAttach's application, RFC 6940 §6.5.2). Check the
+    /// Node-ID after the handshake with [`LinkSecurity::verify_peer`].
+    pub fn connector(&self) -> &TlsConnector {
+        &self.connector
+    }
+
+    /// The TLS server side of [`TlsLinks::connector`].
+    pub fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
+    }
+
     /// Opens a link to `remote`, whose certificate must carry `expected` when given.
     pub async fn connect(&self, remote: SocketAddr, expected: Option<NodeId>) -> Result<LinkConn, LinkError> {
         let attempt = async {

@@ -31,6 +31,7 @@ pub mod ping;
 pub mod probe;
 pub mod samples;
 pub mod security;
+pub mod sip;
 pub mod storage;
 pub mod topology;
 

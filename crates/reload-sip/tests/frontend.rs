@@ -1,0 +1,174 @@
+//! The SIP front end over a real overlay: five peers in one process on TLS
+//! links over 127.0.0.1; alice's and bob's nodes run front ends; built-in
+//! phones register at them and call each other across the overlay.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reload_core::NodeConfig;
+use reload_net::runtime::{self, LinkProtocol, NodeHandle, RuntimeConfig};
+use reload_net::security::LinkSecurity;
+use reload_net::tls::TlsLinks;
+use reload_sip::frontend::{self, Frontend, FrontendConfig};
+use reload_sip::phone::{Phone, PhoneConfig, PhoneError, PhoneEventKind};
+use reload_sip::usage::{SipUsage, sip_registration_kind};
+use reload_trust::{KeyType, TestCa, Validity};
+use reload_wire::{NodeId, OverlayHash};
+
+const OVERLAY: &str = "frontend.example.org";
+const PASSWORD: &str = "correct horse";
+
+fn aor(name: &str) -> String {
+    format!("{name}@{OVERLAY}")
+}
+
+fn node_id(n: u8) -> NodeId {
+    let mut id = [0u8; 16];
+    id[0] = n.wrapping_mul(51);
+    id[15] = n;
+    NodeId(id)
+}
+
+struct Node {
+    handle: NodeHandle,
+    security: LinkSecurity,
+}
+
+async fn spawn(ca: &TestCa, n: u8, name: &str, bootstrap: Vec<SocketAddr>) -> Node {
+    let id = node_id(n);
+    let creds = ca
+        .issue(&[id], Some(&aor(name)), KeyType::EcdsaP256, Validity::from_now(3600))
+        .unwrap();
+    let security = LinkSecurity::new(creds, id, ca.trust_anchors().unwrap()).with_keylog(None);
+    let mut cfg = NodeConfig::new(OverlayHash::from_overlay_name(OVERLAY), id);
+    cfg.kinds.add(sip_registration_kind(64, 1024));
+    cfg.data_models = cfg.kinds.data_models();
+    cfg.reliability_timer = Duration::from_millis(1000);
+    let create = bootstrap.is_empty();
+    let (handle, _task) = runtime::start(RuntimeConfig {
+        node: cfg,
+        security: security.clone(),
+        protocol: LinkProtocol::Tls,
+        listen: "127.0.0.1:0".parse().unwrap(),
+        bootstrap,
+        create_overlay: create,
+        storage: None,
+        seed: u64::from(n),
+    })
+    .await
+    .unwrap();
+    Node { handle, security }
+}
+
+async fn front_end(node: &Node, user: &str) -> Frontend {
+    let usage = SipUsage::new(node.handle.clone(), OVERLAY, Vec::new()).unwrap();
+    let tls = TlsLinks::new(node.security.clone(), 5000).unwrap();
+    frontend::start(
+        usage,
+        tls,
+        FrontendConfig {
+            phones: "127.0.0.1:0".parse().unwrap(),
+            overlay: "127.0.0.1:0".parse().unwrap(),
+            accounts: HashMap::from([(aor(user), PASSWORD.to_owned())]),
+            domains: vec![OVERLAY.to_owned()],
+            realm: OVERLAY.to_owned(),
+            outbound_proxy: None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phones_register_and_call_across_the_overlay() {
+    let test = async {
+        let ca = TestCa::new(OVERLAY, KeyType::EcdsaP256, Validity::from_now(3600)).unwrap();
+        let names = ["alice", "bob", "carol", "dave", "erin"];
+        let first = spawn(&ca, 1, names[0], Vec::new()).await;
+        first.handle.joined(Duration::from_secs(5)).await.unwrap();
+        let boot = vec![first.handle.local_addr()];
+        let mut nodes = vec![first];
+        for (i, name) in names.iter().enumerate().skip(1) {
+            let n = spawn(&ca, u8::try_from(i + 1).unwrap(), name, boot.clone()).await;
+            n.handle.joined(Duration::from_secs(20)).await.unwrap();
+            nodes.push(n);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let alice_fe = front_end(&nodes[0], "alice").await;
+        let bob_fe = front_end(&nodes[1], "bob").await;
+
+        let (alice, mut alice_events) = Phone::start(PhoneConfig::new(aor("alice"), PASSWORD, alice_fe.udp_addr()))
+            .await
+            .unwrap();
+        let (bob, _bob_events) = Phone::start(PhoneConfig::new(aor("bob"), PASSWORD, bob_fe.udp_addr()))
+            .await
+            .unwrap();
+
+        // Registration: challenged, then 200 with the contact and a RELOAD GRUU.
+        let reg = alice.register(600).await.unwrap();
+        assert!(reg.challenged, "the registrar must challenge");
+        assert_eq!(reg.contacts.len(), 1, "{reg:?}");
+        let gruu = reg.gruu.clone().expect("a GRUU");
+        assert!(gruu.contains(";gr="), "{gruu}");
+        bob.register(600).await.unwrap();
+        assert_eq!(alice_fe.contacts(&aor("alice")).await.len(), 1);
+
+        // A phone cannot register an AOR its node holds no credentials for.
+        let (mallory, _) = Phone::start(PhoneConfig::new(aor("carol"), PASSWORD, alice_fe.udp_addr()))
+            .await
+            .unwrap();
+        match mallory.register(600).await {
+            Err(PhoneError::Status(403, _)) => {}
+            other => panic!("expected 403, got {other:?}"),
+        }
+
+        // bob calls alice: INVITE, 180, 200, ACK, MESSAGE, BYE.
+        let mut call = bob.call(&format!("sip:{}", aor("alice"))).await.unwrap();
+        assert!(call.timings.ringing.is_some(), "no 180 came through");
+        assert!(!call.route_set.is_empty(), "the nodes must record-route");
+        bob.message(&mut call, "hello alice").await.unwrap();
+        bob.bye(&mut call).await.unwrap();
+        let mut seen = Vec::new();
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(2), alice_events.recv()).await {
+            seen.push(e.kind.clone());
+            if matches!(e.kind, PhoneEventKind::Bye { .. }) {
+                break;
+            }
+        }
+        assert!(
+            seen.iter().any(|k| matches!(k, PhoneEventKind::IncomingCall { .. })),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter().any(|k| matches!(k, PhoneEventKind::Acked { .. })),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter()
+                .any(|k| matches!(k, PhoneEventKind::Message { text, .. } if text == "hello alice")),
+            "{seen:?}"
+        );
+
+        // Calling the GRUU reaches alice's node without a Fetch.
+        let mut call = bob.call(&gruu).await.unwrap();
+        bob.bye(&mut call).await.unwrap();
+
+        // Nobody registered as carol: 404.
+        match bob.call(&format!("sip:{}", aor("carol"))).await {
+            Err(PhoneError::Status(404, _)) => {}
+            other => panic!("expected 404, got {other:?}"),
+        }
+
+        // alice unregisters: her node still holds nothing for her, callers get 404.
+        alice.register(0).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        match bob.call(&format!("sip:{}", aor("alice"))).await {
+            Err(PhoneError::Status(code, _)) => assert!(code == 404 || code == 480, "{code}"),
+            other => panic!("expected 404 or 480, got {other:?}"),
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), test).await.unwrap();
+}
