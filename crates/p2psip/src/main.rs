@@ -4,12 +4,14 @@
 //! and the SIP front end arrive in later steps.
 
 mod bench;
+mod demo;
 mod enroll;
 mod node;
 mod pcap;
 mod plots;
 mod render;
 mod sim;
+mod sip;
 mod wire;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +55,9 @@ enum Command {
     RouteQuery(node::OneShotArgs),
     /// Benchmarks: `bench overlay` against OpenDHT.
     Bench(bench::BenchArgs),
+    /// Makes an overlay on loopback from nothing (CA, enrollment server, five
+    /// peers) and calls from bob's phone to alice's across it.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -72,6 +77,7 @@ fn main() -> std::process::ExitCode {
         Command::Ping(args) => node::run_once(node::Op::Ping, args),
         Command::RouteQuery(args) => node::run_once(node::Op::RouteQuery, args),
         Command::Bench(args) => bench::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

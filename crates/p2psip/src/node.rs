@@ -63,11 +63,11 @@ struct NodeFile {
 }
 
 /// Settings once the file and the command line are merged.
-struct Settings {
-    data_dir: PathBuf,
-    listen: SocketAddr,
-    log_format: LogFormat,
-    bootstrap: Vec<SocketAddr>,
+pub(crate) struct Settings {
+    pub(crate) data_dir: PathBuf,
+    pub(crate) listen: SocketAddr,
+    pub(crate) log_format: LogFormat,
+    pub(crate) bootstrap: Vec<SocketAddr>,
 }
 
 impl NodeArgs {
@@ -106,6 +106,8 @@ pub struct PeerArgs {
     /// (`{"op":"put",...}`), answering each on standard output.
     #[arg(long)]
     control: bool,
+    #[command(flatten)]
+    sip: crate::sip::SipArgs,
 }
 
 /// `p2psip client`.
@@ -113,6 +115,8 @@ pub struct PeerArgs {
 pub struct ClientArgs {
     #[command(flatten)]
     node: NodeArgs,
+    #[command(flatten)]
+    sip: crate::sip::SipArgs,
 }
 
 /// A one-shot operation: run as a client, do it, leave.
@@ -199,10 +203,12 @@ fn init_logging(format: LogFormat) {
 }
 
 /// A running node and the configuration it runs under.
-struct Running {
-    handle: NodeHandle,
-    task: tokio::task::JoinHandle<()>,
-    configuration: reload_enroll::config::Configuration,
+pub(crate) struct Running {
+    pub(crate) handle: NodeHandle,
+    pub(crate) task: tokio::task::JoinHandle<()>,
+    pub(crate) configuration: reload_enroll::config::Configuration,
+    /// The node's credentials and trust, for the SIP front end's TLS.
+    pub(crate) security: LinkSecurity,
 }
 
 /// The link protocol the configuration asks for: the first of its
@@ -227,7 +233,7 @@ fn link_protocol(config: &reload_enroll::config::Configuration) -> anyhow::Resul
     )
 }
 
-async fn start_node(settings: &Settings, client: bool) -> anyhow::Result<Running> {
+pub(crate) async fn start_node(settings: &Settings, client: bool) -> anyhow::Result<Running> {
     let identity = reload_enroll::identity::NodeIdentity::load(&settings.data_dir)
         .with_context(|| format!("loading the enrolled identity in {}", settings.data_dir.display()))?;
     let node_id = identity.node_id();
@@ -258,7 +264,7 @@ async fn start_node(settings: &Settings, client: bool) -> anyhow::Result<Running
     let seed = u64::from_be_bytes(seed_bytes) ^ u64::from(std::process::id());
     let (handle, task) = runtime::start(RuntimeConfig {
         node,
-        security,
+        security: security.clone(),
         protocol,
         listen: settings.listen,
         bootstrap,
@@ -271,6 +277,7 @@ async fn start_node(settings: &Settings, client: bool) -> anyhow::Result<Running
         handle,
         task,
         configuration,
+        security,
     })
 }
 
@@ -681,7 +688,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Runs a node until a signal (or, with a control channel, the end of stdin),
 /// then leaves gracefully.
-fn run_daemon(node: &NodeArgs, client: bool, control: bool) -> anyhow::Result<()> {
+fn run_daemon(node: &NodeArgs, client: bool, control: bool, sip: &crate::sip::SipArgs) -> anyhow::Result<()> {
     let default_listen = SocketAddr::from(([127, 0, 0, 1], if client { 0 } else { 6084 }));
     let settings = node.settings(default_listen)?;
     init_logging(settings.log_format);
@@ -695,6 +702,17 @@ fn run_daemon(node: &NodeArgs, client: bool, control: bool) -> anyhow::Result<()
             handle.local_addr()
         );
         let _ = std::io::stdout().flush();
+        let front = crate::sip::start(sip, &handle, running.security.clone(), &running.configuration).await?;
+        if let Some(front) = &front {
+            println!("sip front end listening on {}", front.udp_addr());
+            tracing::info!(
+                udp = %front.udp_addr(),
+                tcp = %front.tcp_addr(),
+                nodes = %front.overlay_addr(),
+                "SIP front end: phones on UDP and TCP, other nodes over TLS"
+            );
+            let _ = std::io::stdout().flush();
+        }
         tokio::select! {
             () = shutdown_signal() => tracing::info!("signal: leaving the overlay"),
             () = async { if control { control_loop(&running).await } else { std::future::pending().await } } => {
@@ -709,12 +727,12 @@ fn run_daemon(node: &NodeArgs, client: bool, control: bool) -> anyhow::Result<()
 
 /// `p2psip peer`.
 pub fn run_peer(args: PeerArgs) -> anyhow::Result<()> {
-    run_daemon(&args.node, false, args.control)
+    run_daemon(&args.node, false, args.control, &args.sip)
 }
 
 /// `p2psip client`: stays attached and takes operations on stdin.
 pub fn run_client(args: ClientArgs) -> anyhow::Result<()> {
-    run_daemon(&args.node, true, true)
+    run_daemon(&args.node, true, true, &args.sip)
 }
 
 /// A one-shot operation as a client (§4.2).

@@ -333,16 +333,51 @@ pub fn cseq(headers: &Headers) -> Option<(u32, String)> {
 /// A parameter of a header value or URI (`;name=value`), outside quotes and
 /// angle brackets when the value has them.
 pub fn param(value: &str, name: &str) -> Option<String> {
-    let params = match value.rfind('>') {
-        Some(i) => &value[i + 1..],
-        None => value,
-    };
-    params.split(';').skip(1).find_map(|p| {
+    let params = &value[name_addr_end(value)..];
+    split_outside_quotes(params, ';').into_iter().skip(1).find_map(|p| {
         let (n, v) = p.split_once('=').unwrap_or((p, ""));
         n.trim()
             .eq_ignore_ascii_case(name)
             .then(|| v.trim().trim_matches('"').to_owned())
     })
+}
+
+/// Where the header parameters of a name-addr begin: after its unquoted `>`,
+/// or 0 for an addr-spec (RFC 3261 §25.1; a display name or a parameter such
+/// as `+sip.instance="<urn:...>"` may hold angle brackets inside quotes).
+fn name_addr_end(value: &str) -> usize {
+    let (mut quoted, mut escaped, mut open) = (false, false, false);
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => open = true,
+            '>' if !quoted && open => return i + 1,
+            ';' if !quoted && !open => return 0,
+            _ => {}
+        }
+    }
+    0
+}
+
+fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut quoted, mut escaped, mut start) = (false, false, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                out.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
 }
 
 /// The URI inside a name-addr (`"Bob" <sip:bob@x>;tag=1` → `sip:bob@x`) or an addr-spec.
@@ -576,6 +611,16 @@ mod tests {
         assert!(SipUri::parse("tel:+1555").is_none());
         assert!(SipUri::parse("sip:@").is_none());
         assert_eq!(uri_of("\"A <b>\" <sip:a@b>;tag=1"), "sip:a@b");
+    }
+
+    #[test]
+    fn parameters_after_quoted_angle_brackets() {
+        let contact = "<sip:a@127.0.0.1:5071>;+sip.instance=\"<urn:uuid:1;x>\";expires=60";
+        assert_eq!(param(contact, "expires").as_deref(), Some("60"));
+        assert_eq!(param(contact, "x"), None);
+        assert_eq!(param("sip:a@h;transport=tcp;lr", "transport").as_deref(), Some("tcp"));
+        assert_eq!(param("\"a>b\" <sip:a@h;lr>;tag=9", "tag").as_deref(), Some("9"));
+        assert_eq!(param("\"a>b\" <sip:a@h;lr>;tag=9", "lr"), None);
     }
 
     #[test]

@@ -1,0 +1,72 @@
+//! The SIP front end of `p2psip peer` and `p2psip client` (RFC 7904 with a
+//! registrar and proxy for unmodified phones, crate reload-sip).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use reload_net::runtime::NodeHandle;
+use reload_net::security::LinkSecurity;
+use reload_net::tls::TlsLinks;
+use reload_sip::frontend::{self, Frontend, FrontendConfig};
+use reload_sip::usage::SipUsage;
+
+/// The SIP front end's settings.
+#[derive(Args, Clone, Debug, Default)]
+pub struct SipArgs {
+    /// Run the SIP front end for phones on this address, UDP and TCP (without a
+    /// value: 127.0.0.1:5060). Phones use it as registrar and outbound proxy.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:5060", value_name = "ADDR")]
+    pub sip: Option<SocketAddr>,
+    /// Where other nodes' SIP connections arrive (TLS, offered by AppAttach);
+    /// default: the node's own IP address, any free port.
+    #[arg(long, value_name = "ADDR")]
+    pub sip_overlay: Option<SocketAddr>,
+    /// The digest password phones use to register and call as this node's user
+    /// (the AOR in its certificate).
+    #[arg(long, env = "P2PSIP_SIP_PASSWORD", hide_env_values = true)]
+    pub sip_password: Option<String>,
+    /// Conventional SIP: where requests for domains the overlay does not serve go.
+    #[arg(long, value_name = "ADDR")]
+    pub outbound_proxy: Option<SocketAddr>,
+}
+
+/// Starts the front end for a running node, if `args` asks for one.
+pub async fn start(
+    args: &SipArgs,
+    handle: &NodeHandle,
+    security: LinkSecurity,
+    configuration: &reload_enroll::config::Configuration,
+) -> anyhow::Result<Option<Frontend>> {
+    let Some(phones) = args.sip else {
+        return Ok(None);
+    };
+    let user = handle
+        .user()
+        .ok_or_else(|| anyhow!("this node's certificate names no user, so it cannot register phones"))?
+        .to_owned();
+    let password = args.sip_password.clone().ok_or_else(|| {
+        anyhow!("--sip needs --sip-password (or P2PSIP_SIP_PASSWORD): the password of {user}'s phone")
+    })?;
+    let overlay = &configuration.instance_name;
+    let usage = SipUsage::new(handle.clone(), overlay, Vec::new()).map_err(|e| anyhow!("{e}"))?;
+    let max = usize::try_from(configuration.max_message_size).unwrap_or(usize::MAX);
+    let tls = TlsLinks::new(security, max).context("setting up TLS for SIP between nodes")?;
+    let front = frontend::start(
+        usage,
+        tls,
+        FrontendConfig {
+            phones,
+            overlay: args
+                .sip_overlay
+                .unwrap_or_else(|| SocketAddr::new(handle.local_addr().ip(), 0)),
+            accounts: HashMap::from([(user, password)]),
+            domains: vec![overlay.to_ascii_lowercase()],
+            realm: overlay.clone(),
+            outbound_proxy: args.outbound_proxy,
+        },
+    )
+    .await?;
+    Ok(Some(front))
+}
