@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::framing::{Frame, PING, PONG, StreamFramer};
-use crate::proxy::{LookupError, Output, Peer, Proxy, ProxyConfig, ProxyStats, Transport};
+use crate::proxy::{LookupError, Output, Peer, Proxy, ProxyConfig, ProxyStats, Resolved, ResolvedRoute, Transport};
 use crate::usage::{APP_SIPS, SipUsage};
 
 /// How often an idle connection to another node sends a keep-alive ping
@@ -85,7 +85,7 @@ enum Input {
     },
     Lookup {
         id: u64,
-        result: Result<Vec<Vec<NodeId>>, LookupError>,
+        result: Result<Resolved, LookupError>,
     },
     Stored {
         id: u64,
@@ -282,7 +282,7 @@ impl Shell {
                 Output::Lookup { id, aor } => {
                     let (usage, inputs) = (self.usage.clone(), self.inputs.clone());
                     tokio::spawn(async move {
-                        let result = usage.resolve(&aor).await.map_err(lookup_error);
+                        let result = usage.resolve_routes(&aor).await.map(resolved).map_err(lookup_error);
                         let _ = inputs.send(Input::Lookup { id, result }).await;
                     });
                 }
@@ -365,6 +365,23 @@ impl Shell {
 
 async fn fail(inputs: &mpsc::Sender<Input>, peer: Peer, why: String) {
     let _ = inputs.send(Input::ConnectFailed { peer, why }).await;
+}
+
+/// The routes of a resolution whose destination list ends in a Node-ID.
+fn resolved(r: crate::usage::Resolution) -> Resolved {
+    Resolved {
+        routes: r
+            .routes
+            .into_iter()
+            .filter_map(|route| {
+                Some(ResolvedRoute {
+                    node: route.target()?,
+                    aor: route.aor,
+                })
+            })
+            .collect(),
+        external: r.external,
+    }
 }
 
 fn lookup_error(e: crate::usage::ResolveError) -> LookupError {

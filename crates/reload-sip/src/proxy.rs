@@ -94,6 +94,26 @@ pub enum LookupError {
     Failed(String),
 }
 
+/// One way to reach a looked-up AOR: the node to connect to and the AOR whose
+/// registration named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedRoute {
+    /// The AOR the registration was stored under (differs from the one asked
+    /// for after an AOR indirection).
+    pub aor: String,
+    /// The last entry of its destination list: the node to AppAttach to.
+    pub node: NodeId,
+}
+
+/// What a lookup found (RFC 7904 §4.2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolved {
+    /// Nodes to connect to.
+    pub routes: Vec<ResolvedRoute>,
+    /// AORs of domains the overlay does not serve, for conventional SIP.
+    pub external: Vec<String>,
+}
+
 /// What the proxy wants done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -828,7 +848,7 @@ impl Proxy {
     }
 
     /// The outcome of an [`Output::Lookup`]: destination lists of the AOR.
-    pub fn lookup_done(&mut self, now: Instant, id: u64, result: Result<Vec<Vec<NodeId>>, LookupError>) {
+    pub fn lookup_done(&mut self, now: Instant, id: u64, result: Result<Resolved, LookupError>) {
         let Some(Waiting::Lookup(key)) = self.waiting.remove(&id) else {
             return;
         };
@@ -839,21 +859,33 @@ impl Proxy {
         if txn.final_code.is_some() {
             return;
         }
-        let aor = aor_of_uri(&txn.request.uri).unwrap_or_default();
+        let requested = aor_of_uri(&txn.request.uri).unwrap_or_default();
         match result {
-            Ok(lists) => {
-                let mut branches = Vec::new();
-                let mut local = false;
-                for list in lists {
-                    match list.last() {
-                        Some(n) if *n == self.cfg.node_id => local = true,
-                        Some(n) => branches.push((Peer::Node(*n), None)),
-                        None => {}
+            Ok(resolved) => {
+                let mut branches: Vec<(Peer, Option<String>)> = Vec::new();
+                for route in resolved.routes {
+                    // An AOR reached through another (RFC 7904 §3.1, §4.2 step 2) is
+                    // retargeted: the callee's node knows the final AOR only.
+                    let retarget = (route.aor != requested).then(|| format!("sip:{}", route.aor));
+                    if route.node == self.cfg.node_id {
+                        if let Target::Contacts(c) = self.local_contacts(now, &route.aor) {
+                            branches.extend(c.into_iter().map(|(p, u)| (p, Some(u))));
+                        }
+                    } else {
+                        branches.push((Peer::Node(route.node), retarget));
                     }
                 }
-                if local && let Target::Contacts(c) = self.local_contacts(now, &aor) {
-                    branches.extend(c.into_iter().map(|(p, u)| (p, Some(u))));
+                // §4.2 step 3: AORs outside the overlay go to conventional SIP.
+                if let Some(proxy) = self.cfg.outbound_proxy {
+                    for aor in resolved.external {
+                        let to = Peer::Sip {
+                            transport: Transport::Udp,
+                            addr: proxy,
+                        };
+                        branches.push((to, Some(format!("sip:{aor}"))));
+                    }
                 }
+                branches.dedup();
                 if branches.is_empty() {
                     return self.respond(now, &key, 480, "Temporarily Unavailable", &[]);
                 }

@@ -162,6 +162,53 @@ async fn phones_register_and_call_across_the_overlay() {
             other => panic!("expected 404, got {other:?}"),
         }
 
+        // RFC 7904 §3.1: carol forwards her AOR to alice's; a call to carol rings alice.
+        let carol_usage = SipUsage::new(nodes[2].handle.clone(), OVERLAY, Vec::new()).unwrap();
+        carol_usage
+            .register_uri(&aor("carol"), &aor("alice"), 600)
+            .await
+            .unwrap();
+        let mut call = bob.call(&format!("sip:{}", aor("carol"))).await.unwrap();
+        bob.bye(&mut call).await.unwrap();
+        let mut rang = false;
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(2), alice_events.recv()).await {
+            if matches!(&e.kind, PhoneEventKind::IncomingCall { call_id, .. } if *call_id == call.call_id) {
+                rang = true;
+            }
+            if matches!(&e.kind, PhoneEventKind::Bye { call_id } if *call_id == call.call_id) {
+                break;
+            }
+        }
+        assert!(rang, "the call to carol did not reach alice's phone");
+        carol_usage.unregister(&aor("carol")).await.unwrap();
+
+        // Parallel forking (RFC 3261 §16.7): a second phone registers as alice; both
+        // ring, the first to answer wins and the other is cancelled.
+        let mut slow = PhoneConfig::new(aor("alice"), PASSWORD, alice_fe.udp_addr());
+        slow.answer_delay = Duration::from_secs(3);
+        let (alice2, mut alice2_events) = Phone::start(slow).await.unwrap();
+        alice2.register(600).await.unwrap();
+        assert_eq!(alice_fe.contacts(&aor("alice")).await.len(), 2);
+        let mut call = bob.call(&format!("sip:{}", aor("alice"))).await.unwrap();
+        let mut second = Vec::new();
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(3), alice2_events.recv()).await {
+            let end = matches!(e.kind, PhoneEventKind::Cancelled { .. });
+            second.push(e.kind);
+            if end {
+                break;
+            }
+        }
+        assert!(
+            second.iter().any(|k| matches!(k, PhoneEventKind::IncomingCall { .. })),
+            "the second contact did not ring: {second:?}"
+        );
+        assert!(
+            second.iter().any(|k| matches!(k, PhoneEventKind::Cancelled { .. })),
+            "the second contact was not cancelled: {second:?}"
+        );
+        bob.bye(&mut call).await.unwrap();
+        alice2.register(0).await.unwrap();
+
         // alice unregisters: her node still holds nothing for her, callers get 404.
         alice.register(0).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
