@@ -175,6 +175,8 @@ async fn demo(dir: &Path, serve: bool) -> anyhow::Result<()> {
             sip_overlay: None,
             sip_password: Some(password.clone()),
             outbound_proxy: None,
+            sip_users: Vec::new(),
+            sip_trusted: Vec::new(),
         };
         let front = crate::sip::start(&args, &node.handle, node.security.clone(), &node.configuration)
             .await?

@@ -30,6 +30,15 @@ pub struct SipArgs {
     /// Conventional SIP: where requests for domains the overlay does not serve go.
     #[arg(long, value_name = "ADDR")]
     pub outbound_proxy: Option<SocketAddr>,
+    /// Another user this node registers phones for (an office gateway): the
+    /// user's enrolled data directory and the password of the user's phone,
+    /// as DIR=PASSWORD. Registrations are signed with that user's certificate.
+    #[arg(long = "sip-user", value_name = "DIR=PASSWORD")]
+    pub sip_users: Vec<String>,
+    /// A conventional SIP server (IP address) whose requests for overlay users
+    /// are routed into the overlay without a digest challenge (gateway mode).
+    #[arg(long = "sip-trusted", value_name = "IP")]
+    pub sip_trusted: Vec<std::net::IpAddr>,
 }
 
 /// Starts the front end for a running node, if `args` asks for one.
@@ -49,6 +58,24 @@ pub async fn start(
     let password = args.sip_password.clone().ok_or_else(|| {
         anyhow!("--sip needs --sip-password (or P2PSIP_SIP_PASSWORD): the password of {user}'s phone")
     })?;
+    let mut accounts = HashMap::from([(user, password)]);
+    let mut signers = HashMap::new();
+    for spec in &args.sip_users {
+        let (dir, pw) = spec
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--sip-user wants DIR=PASSWORD, not {spec:?}"))?;
+        let identity = reload_enroll::identity::NodeIdentity::load(std::path::Path::new(dir))
+            .with_context(|| format!("loading the user enrolled in {dir}"))?;
+        let aor = identity
+            .user()
+            .ok_or_else(|| anyhow!("the certificate in {dir} names no user"))?
+            .to_owned();
+        let signer = handle
+            .user_signer(identity.credentials)
+            .map_err(|e| anyhow!("the credentials in {dir}: {e}"))?;
+        accounts.insert(aor.clone(), pw.to_owned());
+        signers.insert(aor, signer);
+    }
     let overlay = &configuration.instance_name;
     let usage = SipUsage::new(handle.clone(), overlay, Vec::new()).map_err(|e| anyhow!("{e}"))?;
     let max = usize::try_from(configuration.max_message_size).unwrap_or(usize::MAX);
@@ -61,7 +88,9 @@ pub async fn start(
             overlay: args
                 .sip_overlay
                 .unwrap_or_else(|| SocketAddr::new(handle.local_addr().ip(), 0)),
-            accounts: HashMap::from([(user, password)]),
+            accounts,
+            signers,
+            trusted: args.sip_trusted.clone(),
             domains: vec![overlay.to_ascii_lowercase()],
             realm: overlay.clone(),
             outbound_proxy: args.outbound_proxy,

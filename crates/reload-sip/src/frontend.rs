@@ -40,8 +40,15 @@ pub struct FrontendConfig {
     pub phones: SocketAddr,
     /// TLS address for other nodes' SIP, offered in AppAttach answers.
     pub overlay: SocketAddr,
-    /// Phone accounts: AOR → password.
+    /// Phone accounts: AOR → password. The node's own user is one; others need
+    /// a signer in `signers`.
     pub accounts: HashMap<String, String>,
+    /// Credentials of other users this node registers for (an office gateway,
+    /// RFC 7904 §3.3): their registrations are signed with their certificates.
+    pub signers: HashMap<String, reload_net::runtime::UserSigner>,
+    /// Conventional SIP servers whose requests for overlay users are routed into
+    /// the overlay without a digest challenge (gateway mode).
+    pub trusted: Vec<std::net::IpAddr>,
     /// The domains the overlay serves.
     pub domains: Vec<String>,
     /// The digest realm (the overlay's name).
@@ -178,6 +185,7 @@ pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Resul
             tcp: tcp_addr,
             overlay_sip: overlay_addr,
             accounts: cfg.accounts.clone(),
+            trusted: cfg.trusted.clone(),
             realm: cfg.realm.clone(),
             outbound_proxy: cfg.outbound_proxy,
         },
@@ -192,6 +200,7 @@ pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Resul
     tokio::spawn(accept_tls(tls_listener, tls.clone(), inputs.clone()));
     let shell = Shell {
         proxy,
+        signers: Arc::new(cfg.signers),
         usage,
         tls,
         udp,
@@ -216,6 +225,7 @@ fn unix_now() -> u64 {
 
 struct Shell {
     proxy: Proxy,
+    signers: Arc<HashMap<String, reload_net::runtime::UserSigner>>,
     usage: SipUsage,
     tls: TlsLinks,
     udp: Arc<UdpSocket>,
@@ -287,19 +297,24 @@ impl Shell {
                     });
                 }
                 Output::Store { id, aor, lifetime } => {
-                    let (usage, inputs) = (self.usage.clone(), self.inputs.clone());
+                    let (usage, inputs, signers) = (self.usage.clone(), self.inputs.clone(), self.signers.clone());
                     tokio::spawn(async move {
-                        let result = usage
-                            .register(&aor, CONTACT_PREFS, lifetime)
-                            .await
-                            .map_err(|e| e.to_string());
+                        let result = match signers.get(&aor) {
+                            Some(signer) => usage.register_as(signer, &aor, CONTACT_PREFS, lifetime).await,
+                            None => usage.register(&aor, CONTACT_PREFS, lifetime).await,
+                        };
+                        let result = result.map_err(|e| e.to_string());
                         let _ = inputs.send(Input::Stored { id, result }).await;
                     });
                 }
                 Output::Remove { id, aor } => {
-                    let (usage, inputs) = (self.usage.clone(), self.inputs.clone());
+                    let (usage, inputs, signers) = (self.usage.clone(), self.inputs.clone(), self.signers.clone());
                     tokio::spawn(async move {
-                        let result = usage.unregister(&aor).await.map_err(|e| e.to_string());
+                        let result = match signers.get(&aor) {
+                            Some(signer) => usage.unregister_as(signer, &aor).await,
+                            None => usage.unregister(&aor).await,
+                        };
+                        let result = result.map_err(|e| e.to_string());
                         let _ = inputs.send(Input::Stored { id, result }).await;
                     });
                 }

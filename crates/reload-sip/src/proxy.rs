@@ -166,6 +166,9 @@ pub struct ProxyConfig {
     /// Phone accounts: AOR → password. The node holds overlay credentials for
     /// each of these AORs; a phone may register and call only as one of them.
     pub accounts: HashMap<String, String>,
+    /// Conventional SIP servers trusted to send requests for overlay users
+    /// (gateway mode): no digest challenge, routed like a phone's.
+    pub trusted: Vec<std::net::IpAddr>,
     /// The digest realm.
     pub realm: String,
     /// Conventional SIP: where requests for other domains go.
@@ -695,7 +698,8 @@ impl Proxy {
         {
             return self.respond(now, key, 482, "Loop Detected", &[]);
         }
-        if let Peer::Sip { .. } = from
+        if let Peer::Sip { addr, .. } = from
+            && !self.cfg.trusted.contains(&addr.ip())
             && !self.is_registered_phone(now, &req, from)
         {
             let aor = message::first(&req.headers, "From")

@@ -64,6 +64,21 @@ async fn spawn(ca: &TestCa, n: u8, name: &str, bootstrap: Vec<SocketAddr>) -> No
 }
 
 async fn front_end(node: &Node, user: &str) -> Frontend {
+    gateway(node, user, HashMap::new(), Vec::new()).await
+}
+
+/// A front end that also registers phones of other users, with their
+/// certificates, and trusts conventional SIP servers at `trusted`.
+async fn gateway(
+    node: &Node,
+    user: &str,
+    signers: HashMap<String, reload_net::runtime::UserSigner>,
+    trusted: Vec<std::net::IpAddr>,
+) -> Frontend {
+    let mut accounts = HashMap::from([(aor(user), PASSWORD.to_owned())]);
+    for other in signers.keys() {
+        accounts.insert(other.clone(), PASSWORD.to_owned());
+    }
     let usage = SipUsage::new(node.handle.clone(), OVERLAY, Vec::new()).unwrap();
     let tls = TlsLinks::new(node.security.clone(), 5000).unwrap();
     frontend::start(
@@ -72,7 +87,9 @@ async fn front_end(node: &Node, user: &str) -> Frontend {
         FrontendConfig {
             phones: "127.0.0.1:0".parse().unwrap(),
             overlay: "127.0.0.1:0".parse().unwrap(),
-            accounts: HashMap::from([(aor(user), PASSWORD.to_owned())]),
+            accounts,
+            signers,
+            trusted,
             domains: vec![OVERLAY.to_owned()],
             realm: OVERLAY.to_owned(),
             outbound_proxy: None,
@@ -208,6 +225,51 @@ async fn phones_register_and_call_across_the_overlay() {
         );
         bob.bye(&mut call).await.unwrap();
         alice2.register(0).await.unwrap();
+
+        // An office gateway (RFC 7904 §3.3): erin's node also holds frank's
+        // certificate; frank's phone registers there, signed as frank, and bob
+        // reaches it. The gateway trusts a conventional SIP server at 127.0.0.2,
+        // whose calls for overlay users go into the overlay unchallenged.
+        let frank_creds = ca
+            .issue(
+                &[node_id(99)],
+                Some(&aor("frank")),
+                KeyType::EcdsaP256,
+                Validity::from_now(3600),
+            )
+            .unwrap();
+        let frank_signer = nodes[4].handle.user_signer(frank_creds).unwrap();
+        let erin_fe = gateway(
+            &nodes[4],
+            "erin",
+            HashMap::from([(aor("frank"), frank_signer)]),
+            vec!["127.0.0.2".parse().unwrap()],
+        )
+        .await;
+        let (frank, mut frank_events) = Phone::start(PhoneConfig::new(aor("frank"), PASSWORD, erin_fe.udp_addr()))
+            .await
+            .unwrap();
+        frank.register(600).await.unwrap();
+        let mut call = bob.call(&format!("sip:{}", aor("frank"))).await.unwrap();
+        bob.bye(&mut call).await.unwrap();
+        let first = tokio::time::timeout(Duration::from_secs(2), frank_events.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(first.kind, PhoneEventKind::IncomingCall { .. }), "{first:?}");
+        let mut outside = PhoneConfig::new("pbx@elsewhere.example", "unused", erin_fe.udp_addr());
+        outside.bind = "127.0.0.2:0".parse().unwrap();
+        let (pbx, _) = Phone::start(outside).await.unwrap();
+        let mut call = pbx.call(&format!("sip:{}", aor("alice"))).await.unwrap();
+        pbx.bye(&mut call).await.unwrap();
+        // Not trusted: a phone of another domain is refused.
+        let (stranger, _) = Phone::start(PhoneConfig::new("x@elsewhere.example", "unused", erin_fe.udp_addr()))
+            .await
+            .unwrap();
+        match stranger.call(&format!("sip:{}", aor("alice"))).await {
+            Err(PhoneError::Status(403, _)) => {}
+            other => panic!("expected 403, got {other:?}"),
+        }
 
         // alice unregisters: her node still holds nothing for her, callers get 404.
         alice.register(0).await.unwrap();
