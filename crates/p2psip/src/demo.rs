@@ -177,6 +177,9 @@ async fn demo(dir: &Path, serve: bool) -> anyhow::Result<()> {
             outbound_proxy: None,
             sip_users: Vec::new(),
             sip_trusted: Vec::new(),
+            sip_tls: None,
+            sip_tls_cert: None,
+            sip_tls_key: None,
         };
         let front = crate::sip::start(&args, &node.handle, node.security.clone(), &node.configuration)
             .await?

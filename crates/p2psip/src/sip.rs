@@ -35,6 +35,16 @@ pub struct SipArgs {
     /// as DIR=PASSWORD. Registrations are signed with that user's certificate.
     #[arg(long = "sip-user", value_name = "DIR=PASSWORD")]
     pub sip_users: Vec<String>,
+    /// Also take phones over TLS on this address (RFC 3261 §26.2), with the
+    /// certificate of --sip-tls-cert and --sip-tls-key.
+    #[arg(long, value_name = "ADDR", requires_all = ["sip_tls_cert", "sip_tls_key"])]
+    pub sip_tls: Option<SocketAddr>,
+    /// The front end's TLS certificate chain for phones (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub sip_tls_cert: Option<std::path::PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub sip_tls_key: Option<std::path::PathBuf>,
     /// A conventional SIP server (IP address) whose requests for overlay users
     /// are routed into the overlay without a digest challenge (gateway mode).
     #[arg(long = "sip-trusted", value_name = "IP")]
@@ -80,6 +90,10 @@ pub async fn start(
     let usage = SipUsage::new(handle.clone(), overlay, Vec::new()).map_err(|e| anyhow!("{e}"))?;
     let max = usize::try_from(configuration.max_message_size).unwrap_or(usize::MAX);
     let tls = TlsLinks::new(security, max).context("setting up TLS for SIP between nodes")?;
+    let phones_tls = match (&args.sip_tls, &args.sip_tls_cert, &args.sip_tls_key) {
+        (Some(addr), Some(cert), Some(key)) => Some((*addr, phone_tls_config(cert, key)?)),
+        _ => None,
+    };
     let front = frontend::start(
         usage,
         tls,
@@ -88,6 +102,7 @@ pub async fn start(
             overlay: args
                 .sip_overlay
                 .unwrap_or_else(|| SocketAddr::new(handle.local_addr().ip(), 0)),
+            phones_tls,
             accounts,
             signers,
             trusted: args.sip_trusted.clone(),
@@ -98,4 +113,27 @@ pub async fn start(
     )
     .await?;
     Ok(Some(front))
+}
+
+/// The TLS server configuration phones see: a certificate chain and key from
+/// PEM files (a certificate phones trust, not the overlay's).
+fn phone_tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<std::sync::Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow!("reading certificates from {}: {e}", cert.display()))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| anyhow!("reading a private key from {}: {e}", key.display()))?;
+    let config =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .context("TLS versions")?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .context("the phone TLS certificate and key")?;
+    Ok(std::sync::Arc::new(config))
 }

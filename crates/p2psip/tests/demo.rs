@@ -29,7 +29,14 @@ fn the_demo_completes_a_call() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stdout}");
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
-    for step in ["180 Ringing", "200 OK", "ACK sent", "MESSAGE      200", "BYE          200", "call completed"] {
+    for step in [
+        "180 Ringing",
+        "200 OK",
+        "ACK sent",
+        "MESSAGE      200",
+        "BYE          200",
+        "call completed",
+    ] {
         assert!(stdout.contains(step), "no {step:?} in:\n{stdout}");
     }
     assert!(stdout.contains("AppAttach(5061) answered by alice's node"), "{stdout}");

@@ -40,6 +40,10 @@ pub struct FrontendConfig {
     pub phones: SocketAddr,
     /// TLS address for other nodes' SIP, offered in AppAttach answers.
     pub overlay: SocketAddr,
+    /// TLS for phones: the address and the server configuration (the front
+    /// end's own certificate, which phones check as usual; no client
+    /// certificate is asked for).
+    pub phones_tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
     /// Phone accounts: AOR → password. The node's own user is one; others need
     /// a signer in `signers`.
     pub accounts: HashMap<String, String>,
@@ -113,6 +117,7 @@ enum Input {
 pub struct Frontend {
     udp: SocketAddr,
     tcp: SocketAddr,
+    tls: Option<SocketAddr>,
     overlay: SocketAddr,
     inputs: mpsc::Sender<Input>,
 }
@@ -126,6 +131,11 @@ impl Frontend {
     /// The TCP address phones connect to.
     pub fn tcp_addr(&self) -> SocketAddr {
         self.tcp
+    }
+
+    /// The TLS address phones connect to, if the front end has one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls
     }
 
     /// The TLS address other nodes connect to.
@@ -170,6 +180,15 @@ pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Resul
     let tcp_addr = tcp.local_addr().map_err(bind_err(tcp_bind))?;
     let tls_listener = TcpListener::bind(cfg.overlay).await.map_err(bind_err(cfg.overlay))?;
     let overlay_addr = tls_listener.local_addr().map_err(bind_err(cfg.overlay))?;
+    let phones_tls = match &cfg.phones_tls {
+        Some((addr, config)) => {
+            let listener = TcpListener::bind(addr).await.map_err(bind_err(*addr))?;
+            let local = listener.local_addr().map_err(bind_err(*addr))?;
+            Some((listener, local, tokio_rustls::TlsAcceptor::from(config.clone())))
+        }
+        None => None,
+    };
+    let tls_addr = phones_tls.as_ref().map(|(_, a, _)| *a);
     usage
         .handle()
         .offer_application(APP_SIPS, overlay_addr)
@@ -183,6 +202,7 @@ pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Resul
             domains: cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
             udp: udp_addr,
             tcp: tcp_addr,
+            tls: tls_addr,
             overlay_sip: overlay_addr,
             accounts: cfg.accounts.clone(),
             trusted: cfg.trusted.clone(),
@@ -198,6 +218,9 @@ pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Resul
     tokio::spawn(read_udp(udp.clone(), inputs.clone()));
     tokio::spawn(accept_tcp(tcp, inputs.clone()));
     tokio::spawn(accept_tls(tls_listener, tls.clone(), inputs.clone()));
+    if let Some((listener, _, acceptor)) = phones_tls {
+        tokio::spawn(accept_phones_tls(listener, acceptor, inputs.clone()));
+    }
     let shell = Shell {
         proxy,
         signers: Arc::new(cfg.signers),
@@ -212,6 +235,7 @@ pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Resul
     Ok(Frontend {
         udp: udp_addr,
         tcp: tcp_addr,
+        tls: tls_addr,
         overlay: overlay_addr,
         inputs,
     })
@@ -348,6 +372,16 @@ impl Shell {
             }
             return;
         }
+        if let Peer::Sip {
+            transport: Transport::Tls,
+            ..
+        } = to
+        {
+            // A phone's TLS connection is the phone's to open (RFC 5626 §5).
+            let why = "no TLS connection from the phone".to_owned();
+            self.proxy.send_failed(Instant::now(), &to, &why);
+            return;
+        }
         self.connecting.insert(to.clone(), vec![bytes]);
         let inputs = self.inputs.clone();
         match to {
@@ -461,8 +495,15 @@ async fn read_udp(socket: Arc<UdpSocket>, inputs: mpsc::Sender<Input>) {
         let Ok((n, addr)) = socket.recv_from(&mut buf).await else {
             continue;
         };
-        // RFC 5626 §3.5.2 keep-alives and stray CRLFs are not messages.
+        // Stray CRLFs are not messages; STUN keep-alives get their answer here
+        // (RFC 5626 §3.5.2, §4.4.2).
         if buf[..n].iter().all(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            continue;
+        }
+        if crate::keepalive::is_stun(&buf[..n]) {
+            if let Some(resp) = crate::keepalive::binding_response(&buf[..n], addr) {
+                let _ = socket.send_to(&resp, addr).await;
+            }
             continue;
         }
         let from = Peer::Sip {
@@ -494,6 +535,31 @@ async fn accept_tcp(listener: TcpListener, inputs: mpsc::Sender<Input>) {
             addr,
         };
         spawn_stream(stream, peer, inputs.clone(), false);
+    }
+}
+
+/// Phones over TLS (RFC 3261 §26.2): the front end's certificate, no client
+/// certificate; the phone proves who it is with digest authentication.
+async fn accept_phones_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, inputs: mpsc::Sender<Input>) {
+    loop {
+        let Ok((tcp, addr)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let (acceptor, inputs) = (acceptor.clone(), inputs.clone());
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                Ok(Ok(stream)) => {
+                    let peer = Peer::Sip {
+                        transport: Transport::Tls,
+                        addr,
+                    };
+                    spawn_stream(stream, peer, inputs, false);
+                }
+                _ => tracing::debug!(%addr, "phone TLS handshake failed"),
+            }
+        });
     }
 }
 

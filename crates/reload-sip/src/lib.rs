@@ -6,6 +6,7 @@ pub mod digest;
 pub mod framing;
 pub mod frontend;
 pub mod gruu;
+pub mod keepalive;
 pub mod message;
 pub mod phone;
 pub mod proxy;

@@ -46,6 +46,9 @@ pub enum Transport {
     Udp,
     /// TCP.
     Tcp,
+    /// TLS over TCP, with the front end's own server certificate (the phone
+    /// does not present one).
+    Tls,
 }
 
 impl Transport {
@@ -53,6 +56,7 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 }
@@ -161,6 +165,8 @@ pub struct ProxyConfig {
     pub udp: SocketAddr,
     /// The front end's TCP address.
     pub tcp: SocketAddr,
+    /// The front end's TLS address for phones, if it has one.
+    pub tls: Option<SocketAddr>,
     /// Where other nodes reach this node's SIP over TLS (the AppAttach answer).
     pub overlay_sip: SocketAddr,
     /// Phone accounts: AOR → password. The node holds overlay credentials for
@@ -775,8 +781,9 @@ impl Proxy {
         {
             return true;
         }
-        uri.socket_addr()
-            .is_some_and(|a| a == self.cfg.udp || a == self.cfg.tcp || a == self.cfg.overlay_sip)
+        uri.socket_addr().is_some_and(|a| {
+            a == self.cfg.udp || a == self.cfg.tcp || a == self.cfg.overlay_sip || Some(a) == self.cfg.tls
+        })
     }
 
     fn pop_own_routes(&self, req: &mut Request) {
@@ -930,19 +937,30 @@ impl Proxy {
                 self.record_route(&mut req, &inbound, &to);
             }
             let branch = format!("{COOKIE}-{}-{hash}-{}", self.branch_prefix(), random_token());
-            let via = match &to {
-                Peer::Sip { transport, .. } => {
-                    let addr = if *transport == Transport::Udp {
-                        self.cfg.udp
-                    } else {
-                        self.cfg.tcp
-                    };
-                    format!("SIP/2.0/{} {addr};branch={branch};rport", transport.via_name())
-                }
-                Peer::Node(_) => format!("SIP/2.0/TLS {};branch={branch}", self.cfg.overlay_sip),
-            };
+            let via = self.via(&to, &branch);
             message::push_front(&mut req.headers, "Via", via);
             self.start_client(now, Some(key.clone()), to, req, branch);
+        }
+    }
+
+    /// The front end's address for phones on `transport`.
+    fn local_addr(&self, transport: Transport) -> SocketAddr {
+        match transport {
+            Transport::Udp => self.cfg.udp,
+            Transport::Tcp => self.cfg.tcp,
+            Transport::Tls => self.cfg.tls.unwrap_or(self.cfg.tcp),
+        }
+    }
+
+    /// This node's Via for a request sent to `to` (§18.1.1).
+    fn via(&self, to: &Peer, branch: &str) -> String {
+        match to {
+            Peer::Sip { transport, .. } => format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                transport.via_name(),
+                self.local_addr(*transport)
+            ),
+            Peer::Node(_) => format!("SIP/2.0/TLS {};branch={branch}", self.cfg.overlay_sip),
         }
     }
 
@@ -951,14 +969,11 @@ impl Proxy {
     /// side's in-dialog requests reach the node by an address it can use.
     fn record_route(&self, req: &mut Request, inbound: &Peer, outbound: &Peer) {
         let side = |p: &Peer| match p {
-            Peer::Sip {
-                transport: Transport::Udp,
-                ..
-            } => format!("<sip:{};transport=udp;lr>", self.cfg.udp),
-            Peer::Sip {
-                transport: Transport::Tcp,
-                ..
-            } => format!("<sip:{};transport=tcp;lr>", self.cfg.tcp),
+            Peer::Sip { transport, .. } => format!(
+                "<sip:{};transport={};lr>",
+                self.local_addr(*transport),
+                transport.via_name().to_ascii_lowercase()
+            ),
             Peer::Node(_) => format!("<sip:{}@{};transport=tls;lr>", self.node_hex(), self.cfg.overlay_sip),
         };
         let (inner, outer) = (side(inbound), side(outbound));
@@ -1023,17 +1038,7 @@ impl Proxy {
             _ => return,
         };
         let branch = format!("{COOKIE}-{}-ack-{}", self.branch_prefix(), random_token());
-        let via = match &to {
-            Peer::Sip { transport, .. } => {
-                let addr = if *transport == Transport::Udp {
-                    self.cfg.udp
-                } else {
-                    self.cfg.tcp
-                };
-                format!("SIP/2.0/{} {addr};branch={branch};rport", transport.via_name())
-            }
-            Peer::Node(_) => format!("SIP/2.0/TLS {};branch={branch}", self.cfg.overlay_sip),
-        };
+        let via = self.via(&to, &branch);
         let mf = message::first(&req.headers, "Max-Forwards")
             .and_then(|m| m.trim().parse::<u8>().ok())
             .unwrap_or(70);
@@ -1443,10 +1448,10 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 fn transport_of(uri: &SipUri) -> Transport {
-    if uri.transport() == "tcp" {
-        Transport::Tcp
-    } else {
-        Transport::Udp
+    match uri.transport().as_str() {
+        "tcp" => Transport::Tcp,
+        "tls" => Transport::Tls,
+        _ => Transport::Udp,
     }
 }
 

@@ -87,6 +87,7 @@ async fn gateway(
         FrontendConfig {
             phones: "127.0.0.1:0".parse().unwrap(),
             overlay: "127.0.0.1:0".parse().unwrap(),
+            phones_tls: Some(("127.0.0.1:0".parse().unwrap(), phone_tls())),
             accounts,
             signers,
             trusted,
@@ -97,6 +98,89 @@ async fn gateway(
     )
     .await
     .unwrap()
+}
+
+/// A TLS server configuration for phones, with a certificate from a test CA.
+fn phone_tls() -> std::sync::Arc<rustls::ServerConfig> {
+    let ca = TestCa::new("phones.example", KeyType::EcdsaP256, Validity::from_now(3600)).unwrap();
+    let key = reload_trust::PrivateKey::generate(KeyType::EcdsaP256).unwrap();
+    let cert = ca
+        .issue_tls_server(&key, &["localhost".to_owned()], &[], Validity::from_now(3600))
+        .unwrap();
+    let chain = vec![rustls::pki_types::CertificateDer::from(cert)];
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.pkcs8_der().to_vec().into());
+    let config =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+    std::sync::Arc::new(config)
+}
+
+/// A phone over TLS gets the registrar's challenge on its connection.
+async fn register_over_tls(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    #[derive(Debug)]
+    struct AnyServer;
+    impl rustls::client::danger::ServerCertVerifier for AnyServer {
+        fn verify_server_cert(
+            &self,
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &[rustls::pki_types::CertificateDer<'_>],
+            _: &rustls::pki_types::ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &rustls::pki_types::CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            rustls::crypto::aws_lc_rs::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(std::sync::Arc::new(AnyServer))
+            .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let local = tls.get_ref().0.local_addr().unwrap();
+    let register = format!(
+        "REGISTER sip:{OVERLAY} SIP/2.0\r\nVia: SIP/2.0/TLS {local};branch=z9hG4bK-tls1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{a}>;tag=t1\r\nTo: <sip:{a}>\r\nCall-ID: tls-1\r\n\
+         CSeq: 1 REGISTER\r\nContact: <sip:alice@{local};transport=tls>\r\nContent-Length: 0\r\n\r\n",
+        a = aor("alice")
+    );
+    tls.write_all(register.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tls.read(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -132,6 +216,10 @@ async fn phones_register_and_call_across_the_overlay() {
         assert!(gruu.contains(";gr="), "{gruu}");
         bob.register(600).await.unwrap();
         assert_eq!(alice_fe.contacts(&aor("alice")).await.len(), 1);
+
+        // Phones may use TLS to their node (RFC 3261 §26.2).
+        let tls_answer = register_over_tls(alice_fe.tls_addr().expect("a TLS address")).await;
+        assert!(tls_answer.starts_with("SIP/2.0 401 "), "{tls_answer}");
 
         // A phone cannot register an AOR its node holds no credentials for.
         let (mallory, _) = Phone::start(PhoneConfig::new(aor("carol"), PASSWORD, alice_fe.udp_addr()))
@@ -225,6 +313,30 @@ async fn phones_register_and_call_across_the_overlay() {
         );
         bob.bye(&mut call).await.unwrap();
         alice2.register(0).await.unwrap();
+
+        // CANCEL across the overlay (RFC 3261 §9, §16.10): frank's phone rings for
+        // 3 s; bob cancels once it rings; the INVITE ends 487 and frank's phone
+        // sees the CANCEL.
+        let mut ringing_long = PhoneConfig::new(aor("alice"), PASSWORD, alice_fe.udp_addr());
+        ringing_long.answer_delay = Duration::from_secs(3);
+        let (alice3, mut alice3_events) = Phone::start(ringing_long).await.unwrap();
+        alice.register(0).await.unwrap();
+        alice3.register(600).await.unwrap();
+        let mut outgoing = bob.invite(&format!("sip:{}", aor("alice"))).await.unwrap();
+        assert!(outgoing.ringing().await.unwrap(), "no 180 before the CANCEL");
+        let cancelled = outgoing.cancel().await.unwrap();
+        assert_eq!(cancelled.cancel_status, Some(200));
+        assert_eq!(cancelled.invite_status, 487);
+        let mut saw_cancel = false;
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(2), alice3_events.recv()).await {
+            if matches!(e.kind, PhoneEventKind::Cancelled { .. }) {
+                saw_cancel = true;
+                break;
+            }
+        }
+        assert!(saw_cancel, "the callee's phone did not see the CANCEL");
+        alice3.register(0).await.unwrap();
+        alice.register(600).await.unwrap();
 
         // An office gateway (RFC 7904 §3.3): erin's node also holds frank's
         // certificate; frank's phone registers there, signed as frank, and bob
