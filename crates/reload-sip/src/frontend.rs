@@ -98,6 +98,10 @@ enum Input {
         id: u64,
         result: Result<Resolved, LookupError>,
     },
+    Resolved {
+        id: u64,
+        result: Result<Vec<SocketAddr>, String>,
+    },
     Stored {
         id: u64,
         result: Result<(), String>,
@@ -300,6 +304,7 @@ impl Shell {
             }
             Input::Lookup { id, result } => self.proxy.lookup_done(now, id, result),
             Input::Stored { id, result } => self.proxy.store_done(now, id, result),
+            Input::Resolved { id, result } => self.proxy.host_resolved(now, id, result),
             Input::Stats { reply } => {
                 let _ = reply.send(self.proxy.stats().clone());
             }
@@ -329,6 +334,18 @@ impl Shell {
                         };
                         let result = result.map_err(|e| e.to_string());
                         let _ = inputs.send(Input::Stored { id, result }).await;
+                    });
+                }
+                Output::ResolveHost { id, host, port } => {
+                    let inputs = self.inputs.clone();
+                    tokio::spawn(async move {
+                        let result =
+                            tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
+                                .await
+                                .map_err(|_| "DNS timed out".to_owned())
+                                .and_then(|r| r.map_err(|e| e.to_string()))
+                                .map(|addrs| addrs.collect::<Vec<_>>());
+                        let _ = inputs.send(Input::Resolved { id, result }).await;
                     });
                 }
                 Output::Remove { id, aor } => {

@@ -145,6 +145,16 @@ pub enum Output {
         /// Seconds.
         lifetime: u32,
     },
+    /// Resolve a host name of another domain (RFC 3263 §4.2: its A and AAAA
+    /// records), then call [`Proxy::host_resolved`].
+    ResolveHost {
+        /// Echo in the answer.
+        id: u64,
+        /// The host.
+        host: String,
+        /// The port to pair with its addresses.
+        port: u16,
+    },
     /// Remove it, then call [`Proxy::store_done`].
     Remove {
         /// Echo in the answer.
@@ -247,6 +257,7 @@ enum TimerKey {
 #[derive(Debug)]
 enum Waiting {
     Lookup(ServerKey),
+    Dns(ServerKey, Transport),
     Register {
         server: ServerKey,
         aor: String,
@@ -680,7 +691,7 @@ impl Proxy {
                     self.bindings.removed(&aor);
                 }
             }
-            Some(Waiting::Lookup(_)) | None => {}
+            Some(Waiting::Lookup(_) | Waiting::Dns(..)) | None => {}
         }
     }
 
@@ -748,7 +759,46 @@ impl Proxy {
                 self.waiting.insert(id, Waiting::Lookup(key.clone()));
                 self.outputs.push_back(Output::Lookup { id, aor });
             }
+            Target::Dns { host, port, transport } => {
+                let id = self.id();
+                if let Some(txn) = self.servers.get_mut(key) {
+                    txn.looking_up = true;
+                }
+                self.waiting.insert(id, Waiting::Dns(key.clone(), transport));
+                // RFC 3263 §4.2: without a port, 5060 (5061 for TLS).
+                let default = if transport == Transport::Tls { 5061 } else { 5060 };
+                self.outputs.push_back(Output::ResolveHost {
+                    id,
+                    host,
+                    port: port.unwrap_or(default),
+                });
+            }
             Target::Reject(code, reason) => self.respond(now, key, code, reason, &[]),
+        }
+    }
+
+    /// The outcome of an [`Output::ResolveHost`]: the addresses of a host of
+    /// another domain, in the order to try them (RFC 3263 §4.2).
+    pub fn host_resolved(&mut self, now: Instant, id: u64, result: Result<Vec<SocketAddr>, String>) {
+        let Some(Waiting::Dns(key, transport)) = self.waiting.remove(&id) else {
+            return;
+        };
+        let Some(txn) = self.servers.get_mut(&key) else {
+            return;
+        };
+        txn.looking_up = false;
+        if txn.final_code.is_some() {
+            return;
+        }
+        match result.ok().and_then(|a| a.into_iter().next()) {
+            Some(addr) => self.fork(now, &key, vec![(Peer::Sip { transport, addr }, None)]),
+            None => self.respond(
+                now,
+                &key,
+                404,
+                "Not Found (the domain's SIP server cannot be found)",
+                &[],
+            ),
         }
     }
 
@@ -821,12 +871,24 @@ impl Proxy {
             return Target::Contacts(vec![(b.source, b.uri)]);
         }
         if !self.serves(&ruri.host) {
-            return match self.cfg.outbound_proxy {
-                Some(addr) => Target::Forward(Peer::Sip {
+            // Conventional SIP (RFC 7904 §4.1): the outbound proxy, or the
+            // domain's own servers found by RFC 3263 — for this node's phones
+            // only, so that other nodes cannot relay through it.
+            return match (self.cfg.outbound_proxy, from, ruri.socket_addr()) {
+                (Some(addr), _, _) => Target::Forward(Peer::Sip {
                     transport: Transport::Udp,
                     addr,
                 }),
-                None => Target::Reject(404, "Not Found (domain not served by this overlay)"),
+                (None, Peer::Node(_), _) => Target::Reject(404, "Not Found (domain not served by this overlay)"),
+                (None, Peer::Sip { .. }, Some(addr)) => Target::Forward(Peer::Sip {
+                    transport: transport_of(&ruri),
+                    addr,
+                }),
+                (None, Peer::Sip { .. }, None) => Target::Dns {
+                    host: ruri.host.clone(),
+                    port: ruri.port,
+                    transport: transport_of(&ruri),
+                },
             };
         }
         let Some(aor) = aor_of_uri(&req.uri) else {
@@ -1377,6 +1439,11 @@ enum Target {
     Forward(Peer),
     Contacts(Vec<(Peer, String)>),
     Lookup(String),
+    Dns {
+        host: String,
+        port: Option<u16>,
+        transport: Transport,
+    },
     Reject(u16, &'static str),
 }
 
@@ -1519,3 +1586,7 @@ fn ack_for(req: &Request, resp: &Response) -> Request {
         .push(rsipstack::sip::headers::make_header("Content-Length", "0".into()));
     ack
 }
+
+#[cfg(test)]
+#[path = "proxy_tests.rs"]
+mod tests;
