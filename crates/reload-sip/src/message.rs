@@ -7,7 +7,7 @@
 //! (the top Via's branch, CSeq, tags, URIs in Route and Contact) without
 //! rewriting anything else.
 
-use rsipstack::sip::{self as rsip, Header, Headers, Method};
+use rsipstack::sip::{self as rsip, Header, Headers};
 
 /// Largest SIP message accepted on any transport. A UDP datagram cannot be
 /// larger; on TCP and TLS it bounds what one message may make us buffer.
@@ -34,6 +34,12 @@ pub enum ParseError {
     /// Content-Length is not a number or claims more body than arrived (RFC 3261 §18.3).
     #[error("Content-Length {0:?} does not match the body")]
     ContentLength(String),
+    /// The version is not SIP/2.0 (a server answers 505, RFC 3261 §21.5.7).
+    #[error("SIP version {0:?} is not supported")]
+    Version(String),
+    /// The Request-URI cannot be forwarded as it is.
+    #[error("bad Request-URI {0}")]
+    RequestUri(String),
     /// The message is larger than [`MAX_MESSAGE_SIZE`].
     #[error("message of {0} bytes is larger than {MAX_MESSAGE_SIZE}")]
     TooLarge(usize),
@@ -74,86 +80,220 @@ pub enum Message {
     Response(Response),
 }
 
-/// Parses one whole message, checking what a proxy relies on: the mandatory
-/// headers of RFC 3261 §8.1.1, CSeq against the method, and Content-Length
-/// against the body (§18.3, §20.14).
+/// A request method (RFC 3261 §7.1, §27.4): the registered ones, and any other
+/// token, which a proxy forwards like any request (§16.3 step 1). Method names
+/// are case-sensitive.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// INVITE.
+    Invite,
+    /// ACK.
+    Ack,
+    /// CANCEL.
+    Cancel,
+    /// BYE.
+    Bye,
+    /// REGISTER.
+    Register,
+    /// OPTIONS.
+    Options,
+    /// SUBSCRIBE (RFC 6665).
+    Subscribe,
+    /// NOTIFY (RFC 6665).
+    Notify,
+    /// REFER (RFC 3515).
+    Refer,
+    /// Any other token: MESSAGE, INFO, UPDATE, PRACK, PUBLISH, extensions.
+    Other(String),
+}
+
+impl Method {
+    /// The method a request line's token names.
+    pub fn from_token(token: &str) -> Method {
+        match token {
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "CANCEL" => Method::Cancel,
+            "BYE" => Method::Bye,
+            "REGISTER" => Method::Register,
+            "OPTIONS" => Method::Options,
+            "SUBSCRIBE" => Method::Subscribe,
+            "NOTIFY" => Method::Notify,
+            "REFER" => Method::Refer,
+            other => Method::Other(other.to_owned()),
+        }
+    }
+
+    /// The token.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Cancel => "CANCEL",
+            Method::Bye => "BYE",
+            Method::Register => "REGISTER",
+            Method::Options => "OPTIONS",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Refer => "REFER",
+            Method::Other(t) => t,
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// RFC 3261 §25.1 `token` characters.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b))
+}
+
+/// The headers and what follows them. rsipstack parses the headers behind a
+/// request line of our own, so that what it does not know in a start line
+/// (extension methods, unusual URIs) cannot hide them (RFC 3261 §16.3 step 1).
+pub fn parse_headers(bytes: &[u8]) -> Result<(Headers, Vec<u8>), ParseError> {
+    let line_end = bytes
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .ok_or_else(|| ParseError::Syntax("no line end".into()))?;
+    let head_end = body_offset(bytes).ok_or_else(|| ParseError::Syntax("no blank line after the headers".into()))?;
+    // rsipstack stops at a header line that is not UTF-8 and drops the rest:
+    // refuse the message instead of routing what is left of it.
+    std::str::from_utf8(&bytes[..head_end]).map_err(|_| ParseError::Syntax("header section is not UTF-8".into()))?;
+    let mut normalized = b"OPTIONS sip:parse.invalid SIP/2.0".to_vec();
+    normalized.extend_from_slice(&bytes[line_end..head_end]);
+    match rsip::SipMessage::try_from(normalized.as_slice()) {
+        Ok(rsip::SipMessage::Request(r)) => Ok((r.headers, bytes[head_end..].to_vec())),
+        Ok(rsip::SipMessage::Response(_)) => Err(ParseError::Syntax("headers".into())),
+        Err(e) => Err(ParseError::Syntax(e.to_string())),
+    }
+}
+
+/// The headers every SIP message has once (RFC 3261 §8.1.1, §20; RFC 4475 §3.3.8).
+const SINGLE: [&str; 6] = ["Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Length"];
+
+/// Parses one whole message, checking what a proxy relies on: the start line,
+/// the mandatory headers of RFC 3261 §8.1.1 (once each), CSeq against the
+/// method, and Content-Length against the body (§18.3, §20.14).
 pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     if bytes.len() > MAX_MESSAGE_SIZE {
         return Err(ParseError::TooLarge(bytes.len()));
     }
-    let parsed = rsip::SipMessage::try_from(bytes).map_err(|e| ParseError::Syntax(e.to_string()))?;
-    let (headers, body) = match &parsed {
-        rsip::SipMessage::Request(r) => (&r.headers, &r.body),
-        rsip::SipMessage::Response(r) => (&r.headers, &r.body),
+    let (headers, rest) = parse_headers(bytes)?;
+    let body = match first(&headers, "Content-Length") {
+        Some(value) => {
+            let claimed: usize = value
+                .trim()
+                .parse()
+                .map_err(|_| ParseError::ContentLength(value.to_owned()))?;
+            if claimed > rest.len() {
+                return Err(ParseError::ContentLength(value.to_owned()));
+            }
+            rest[..claimed].to_vec()
+        }
+        // A datagram without Content-Length: the body runs to its end (§18.3).
+        None => rest,
     };
-    check_content_length(headers, body.len(), bytes)?;
     for (name, present) in [
-        ("Via", first(headers, "Via").is_some()),
-        ("From", first(headers, "From").is_some()),
-        ("To", first(headers, "To").is_some()),
-        ("Call-ID", first(headers, "Call-ID").is_some()),
+        ("Via", first(&headers, "Via").is_some()),
+        ("From", first(&headers, "From").is_some()),
+        ("To", first(&headers, "To").is_some()),
+        ("Call-ID", first(&headers, "Call-ID").is_some()),
     ] {
         if !present {
             return Err(ParseError::Header(name));
         }
     }
-    let (_, cseq_method) = cseq(headers).ok_or(ParseError::Header("CSeq"))?;
-    match parsed {
-        rsip::SipMessage::Request(r) => {
-            let uri = raw_request_uri(bytes).ok_or(ParseError::Syntax("request line".into()))?;
-            let method = r.method.to_string();
-            if !cseq_method.eq_ignore_ascii_case(&method) {
-                return Err(ParseError::CSeqMismatch {
-                    method,
-                    cseq: cseq_method,
-                });
-            }
-            if let Some(mf) = first(&r.headers, "Max-Forwards")
-                && mf.trim().parse::<u8>().is_err()
-            {
-                return Err(ParseError::Header("Max-Forwards"));
-            }
-            Ok(Message::Request(Request {
-                method: r.method,
-                uri,
-                headers: r.headers,
-                body: r.body,
-            }))
+    for name in SINGLE {
+        if headers.iter().filter(|h| same_name(h.name(), name)).count() > 1 {
+            return Err(ParseError::Header(name));
         }
-        rsip::SipMessage::Response(r) => Ok(Message::Response(Response {
-            code: r.status_code.code(),
-            reason: r.reason_phrase().unwrap_or_default().to_owned(),
-            headers: r.headers,
-            body: r.body,
-        })),
     }
-}
-
-/// The Request-URI as it stands in the request line, untouched.
-fn raw_request_uri(bytes: &[u8]) -> Option<String> {
-    let end = bytes.iter().position(|b| *b == b'\r' || *b == b'\n')?;
-    let line = std::str::from_utf8(&bytes[..end]).ok()?;
-    let mut parts = line.split(' ');
-    let _method = parts.next()?;
-    let uri = parts.next()?;
-    (parts.next()? == "SIP/2.0").then(|| uri.to_owned())
-}
-
-fn check_content_length(headers: &Headers, body: usize, bytes: &[u8]) -> Result<(), ParseError> {
-    let Some(value) = first(headers, "Content-Length") else {
-        return Ok(());
+    let (_, cseq_method) = cseq(&headers).ok_or(ParseError::Header("CSeq"))?;
+    let line = start_line(bytes).ok_or_else(|| ParseError::Syntax("start line".into()))?;
+    if let Some(status) = line.strip_prefix("SIP/2.0 ") {
+        let (code, reason) = status.split_once(' ').unwrap_or((status, ""));
+        let code: u16 = code
+            .parse()
+            .ok()
+            .filter(|c| (100..700).contains(c))
+            .ok_or_else(|| ParseError::Syntax(format!("status code {code:?}")))?;
+        return Ok(Message::Response(Response {
+            code,
+            reason: reason.to_owned(),
+            headers,
+            body,
+        }));
+    }
+    // Trailing whitespace on the request line is tolerated (RFC 4475 §3.1.2.5).
+    let mut parts = line.trim_end().split(' ');
+    let (Some(method), Some(uri), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ParseError::Syntax(
+            "request line is not METHOD SP URI SP SIP/2.0".into(),
+        ));
     };
-    let claimed: usize = value
-        .trim()
-        .parse()
-        .map_err(|_| ParseError::ContentLength(value.to_owned()))?;
-    // The codec silently truncates to what arrived: a claim larger than the body
-    // that followed the blank line means bytes are missing.
-    let arrived = body_offset(bytes).map_or(0, |o| bytes.len() - o);
-    if claimed > arrived || claimed != body {
-        return Err(ParseError::ContentLength(value.to_owned()));
+    if version != "SIP/2.0" {
+        return Err(ParseError::Version(version.to_owned()));
     }
-    Ok(())
+    if !is_token(method) {
+        return Err(ParseError::Syntax(format!("method {method:?} is not a token")));
+    }
+    check_request_uri(uri)?;
+    if cseq_method != method {
+        return Err(ParseError::CSeqMismatch {
+            method: method.to_owned(),
+            cseq: cseq_method,
+        });
+    }
+    if let Some(mf) = first(&headers, "Max-Forwards")
+        && mf.trim().parse::<u8>().is_err()
+    {
+        return Err(ParseError::Header("Max-Forwards"));
+    }
+    Ok(Message::Request(Request {
+        method: Method::from_token(method),
+        uri: uri.to_owned(),
+        headers,
+        body,
+    }))
+}
+
+/// The start line, if it is UTF-8.
+fn start_line(bytes: &[u8]) -> Option<&str> {
+    let end = bytes.windows(2).position(|w| w == b"\r\n")?;
+    std::str::from_utf8(&bytes[..end]).ok()
+}
+
+/// A Request-URI a proxy can forward (RFC 3261 §19.1.1): an absolute URI with
+/// no spaces or angle brackets; a SIP or SIPS URI must parse and carry no
+/// headers component.
+fn check_request_uri(uri: &str) -> Result<(), ParseError> {
+    let bad = |why: &str| Err(ParseError::RequestUri(format!("{uri:?}: {why}")));
+    if uri
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b'<' || b == b'>' || b == b'"')
+    {
+        return bad("characters a URI cannot hold");
+    }
+    let Some((scheme, _)) = uri.split_once(':') else {
+        return bad("no scheme");
+    };
+    if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+        // Other schemes are the router's business (416, §16.3 step 2).
+        return Ok(());
+    }
+    match SipUri::parse(uri) {
+        Some(u) if u.headers => bad("a Request-URI has no headers component"),
+        Some(_) => Ok(()),
+        None => bad("not a SIP URI"),
+    }
 }
 
 fn body_offset(bytes: &[u8]) -> Option<usize> {
@@ -163,7 +303,13 @@ fn body_offset(bytes: &[u8]) -> Option<usize> {
 impl Request {
     /// The wire form: the request line, the headers and the body.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = format!("{} {} SIP/2.0\r\n{}\r\n", self.method, self.uri, self.headers).into_bytes();
+        // Content-Length is always written: the next hop may be a stream (§18.3).
+        let length = if first(&self.headers, "Content-Length").is_none() {
+            format!("Content-Length: {}\r\n", self.body.len())
+        } else {
+            String::new()
+        };
+        let mut out = format!("{} {} SIP/2.0\r\n{}{length}\r\n", self.method, self.uri, self.headers).into_bytes();
         out.extend_from_slice(&self.body);
         out
     }
@@ -311,7 +457,24 @@ pub fn top_via(headers: &Headers) -> Option<Via> {
 
 /// Reads one Via value: `SIP/2.0/UDP host:port;branch=...`.
 pub fn parse_via(value: &str) -> Option<Via> {
-    let (protocol, rest) = value.trim().split_once(char::is_whitespace)?;
+    // sent-protocol may have LWS around its slashes (§25.1 SLASH).
+    let value = value.trim();
+    let mut slashes = 0;
+    let mut split = None;
+    for (i, c) in value.char_indices() {
+        match c {
+            '/' => slashes += 1,
+            c if c.is_whitespace() && slashes == 2 => {
+                let before = value[..i].trim_end();
+                if !before.ends_with('/') {
+                    split = Some(i);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let (protocol, rest) = value.split_at(split?);
     let transport = protocol.rsplit('/').next()?.trim().to_ascii_uppercase();
     let sent_by = rest.trim().split(';').next()?.trim().to_owned();
     Some(Via {
@@ -416,6 +579,8 @@ pub struct SipUri {
     pub port: Option<u16>,
     /// URI parameters, names lowercase.
     pub params: Vec<(String, Option<String>)>,
+    /// Whether it has a headers component (`?name=value`).
+    pub headers: bool,
 }
 
 impl SipUri {
@@ -426,13 +591,16 @@ impl SipUri {
         if scheme != "sip" && scheme != "sips" {
             return None;
         }
-        let rest = rest.split('?').next().unwrap_or(rest);
-        let (user, hostpart) = match rest.rfind('@') {
-            Some(i) => (
-                Some(rest[..i].split(':').next().unwrap_or("").to_owned()),
-                &rest[i + 1..],
-            ),
+        // The userinfo ends at the first '@' (it may hold '?' and ';', §25.1
+        // user-unreserved); the headers component starts at the first '?'
+        // after the host.
+        let (user, hostpart) = match rest.split_once('@') {
+            Some((userinfo, after)) => (Some(userinfo.split(':').next().unwrap_or("").to_owned()), after),
             None => (None, rest),
+        };
+        let (hostpart, headers) = match hostpart.split_once('?') {
+            Some((h, _)) => (h, true),
+            None => (hostpart, false),
         };
         let mut pieces = hostpart.split(';');
         let hostport = pieces.next()?;
@@ -462,6 +630,7 @@ impl SipUri {
             .collect();
         Some(SipUri {
             scheme,
+            headers,
             user,
             host: host.to_ascii_lowercase(),
             port,

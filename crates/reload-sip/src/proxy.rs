@@ -20,10 +20,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reload_wire::NodeId;
-use rsipstack::sip::Method;
 
 use crate::digest::DigestServer;
-use crate::message::{self, Message, Request, Response, SipUri};
+use crate::message::{self, Message, Method, Request, Response, SipUri};
 use crate::registrar::{Bindings, ContactUpdate, DEFAULT_EXPIRES, OverlayAction, RegisterFrom};
 
 /// RFC 3261 §17.1.1.1 T1.
@@ -385,23 +384,37 @@ impl Proxy {
     /// A request we cannot parse still gets a 400 when its transaction headers
     /// can be read (RFC 3261 §8.2 and §16.3 step 1); a response is dropped.
     fn answer_malformed(&mut self, from: &Peer, bytes: &[u8], error: &message::ParseError) {
-        let Ok(rsipstack::sip::SipMessage::Request(r)) = rsipstack::sip::SipMessage::try_from(bytes) else {
+        // A response, or a request whose headers cannot be read, gets nothing.
+        if bytes.starts_with(b"SIP/") {
+            return;
+        }
+        // Headers with bytes that are not UTF-8 are read lossily, only to answer.
+        let lossy = String::from_utf8_lossy(bytes).into_owned().into_bytes();
+        let Ok((headers, _)) = message::parse_headers(&lossy) else {
             return;
         };
-        if r.method == Method::Ack {
+        let method = bytes
+            .split(|b| *b == b' ')
+            .next()
+            .and_then(|m| std::str::from_utf8(m).ok())
+            .unwrap_or_default();
+        // The response needs a Via to go anywhere; it copies what else there is.
+        if method == "ACK" || message::first(&headers, "Via").is_none() {
             return;
         }
         let partial = Request {
-            method: r.method,
+            method: Method::from_token(method),
             uri: String::new(),
-            headers: r.headers,
+            headers,
             body: Vec::new(),
         };
-        if message::first(&partial.headers, "Via").is_none() {
-            return;
-        }
-        let reason = format!("Bad Request ({error})").replace(['\r', '\n'], " ");
-        let resp = partial.response(400, &reason, Some(&random_token()));
+        let (code, reason) = match error {
+            message::ParseError::Version(_) => (505, "Version Not Supported".to_owned()),
+            message::ParseError::TooLarge(_) => (513, "Message Too Large".to_owned()),
+            _ => (400, format!("Bad Request ({error})")),
+        };
+        let reason = reason.replace(['\r', '\n'], " ");
+        let resp = partial.response(code, &reason, Some(&random_token()));
         self.send(from, resp.to_bytes());
     }
 
@@ -705,6 +718,12 @@ impl Proxy {
         if max_forwards == 0 {
             return self.respond(now, key, 483, "Too Many Hops", &[]);
         }
+        // §16.3 step 5: this proxy supports no extension a request may require.
+        let required = message::all_values(&req.headers, "Proxy-Require");
+        if !required.is_empty() {
+            let tags = required.join(", ");
+            return self.respond(now, key, 420, "Bad Extension", &[("Unsupported", tags)]);
+        }
         // §16.3 step 4: a Via of ours with this request's loop hash means a loop.
         let hash = loop_hash(&req);
         let mine = format!("{COOKIE}-{}-{hash}-", self.branch_prefix());
@@ -860,6 +879,12 @@ impl Proxy {
                     transport: transport_of(&uri),
                     addr,
                 }),
+                // §16.6 step 7: a host name in the Route is resolved (RFC 3263).
+                (None, Peer::Sip { .. }) => Target::Dns {
+                    host: uri.host.clone(),
+                    port: uri.port,
+                    transport: transport_of(&uri),
+                },
                 _ => Target::Reject(404, "Not Found (Route leads nowhere this node can reach)"),
             };
         }
@@ -990,6 +1015,7 @@ impl Proxy {
         let base = txn.request.clone();
         let inbound = txn.source.clone();
         let hash = loop_hash(&base);
+        let (mut started, mut too_large) = (false, false);
         for (to, contact) in targets {
             let mut req = base.clone();
             if let Some(uri) = contact {
@@ -1001,7 +1027,17 @@ impl Proxy {
             let branch = format!("{COOKIE}-{}-{hash}-{}", self.branch_prefix(), random_token());
             let via = self.via(&to, &branch);
             message::push_front(&mut req.headers, "Via", via);
+            if req.to_bytes().len() > message::MAX_MESSAGE_SIZE {
+                // What this node adds would push it past what the next hop
+                // accepts (§16.6, §21.5.11): answer 513 instead.
+                too_large = true;
+                continue;
+            }
+            started = true;
             self.start_client(now, Some(key.clone()), to, req, branch);
+        }
+        if too_large && !started {
+            self.respond(now, key, 513, "Message Too Large", &[]);
         }
     }
 

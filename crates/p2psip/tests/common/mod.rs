@@ -264,3 +264,20 @@ impl Overlay {
         std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
     }
 }
+
+impl Overlay {
+    /// Starts a peer on `listen` with a control channel and `extra` arguments
+    /// (for instance `--sip 127.0.0.1:0 --sip-password PW`).
+    pub fn peer_with(&self, name: &str, data: &Path, listen: &str, extra: &[&str]) -> Proc {
+        let mut args = vec![
+            "peer",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            listen,
+            "--control",
+        ];
+        args.extend_from_slice(extra);
+        Proc::spawn(name, &args, &self.dir.path().join(format!("{name}.log")))
+    }
+}
