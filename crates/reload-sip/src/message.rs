@@ -684,6 +684,48 @@ pub fn remove_value(headers: &mut Headers, name: &str, value: &str) {
     }
 }
 
+/// Stamps the top Via with where the request really came from: `received`
+/// when the sent-by host differs from the source address (RFC 3261 §18.2.1),
+/// and the source port in an empty `rport` (RFC 3581 §4).
+pub fn stamp_received(headers: &mut Headers, source: std::net::SocketAddr) {
+    let Some(index) = headers.0.iter().position(|h| same_name(h.name(), "Via")) else {
+        return;
+    };
+    let mut values = split_list(headers.0[index].value());
+    let Some(top) = values.first_mut() else {
+        return;
+    };
+    let Some(via) = parse_via(top) else {
+        return;
+    };
+    let host = via.sent_by.rsplit_once(':').map_or(via.sent_by.as_str(), |(h, p)| {
+        if p.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            via.sent_by.as_str()
+        }
+    });
+    let ip = source.ip().to_string();
+    let mut params: Vec<String> = top.split(';').map(str::to_owned).collect();
+    let mut rport = false;
+    for p in params.iter_mut().skip(1) {
+        if p.trim().eq_ignore_ascii_case("rport") {
+            *p = format!("rport={}", source.port());
+            rport = true;
+        }
+    }
+    let has_received = params
+        .iter()
+        .skip(1)
+        .any(|p| p.trim().to_ascii_lowercase().starts_with("received="));
+    if (rport || host.trim_matches(['[', ']']) != ip) && !has_received {
+        params.push(format!("received={ip}"));
+    }
+    *top = params.join(";");
+    let joined = values.join(", ");
+    headers.0[index] = rsip::headers::make_header("Via", joined);
+}
+
 /// Puts a header at the top (Via and Record-Route are added on top, §16.6).
 pub fn push_front(headers: &mut Headers, name: &str, value: impl Into<String>) {
     headers.0.insert(0, rsip::headers::make_header(name, value.into()));
@@ -790,6 +832,18 @@ mod tests {
         assert_eq!(param("sip:a@h;transport=tcp;lr", "transport").as_deref(), Some("tcp"));
         assert_eq!(param("\"a>b\" <sip:a@h;lr>;tag=9", "tag").as_deref(), Some("9"));
         assert_eq!(param("\"a>b\" <sip:a@h;lr>;tag=9", "lr"), None);
+    }
+
+    #[test]
+    fn the_top_via_learns_where_the_request_came_from() {
+        let mut r = request(INVITE);
+        stamp_received(&mut r.headers, "192.0.2.7:40000".parse().expect("addr"));
+        let vias = all_values(&r.headers, "Via");
+        assert_eq!(
+            vias[0],
+            "SIP/2.0/UDP 127.0.0.1:5071;branch=z9hG4bK-1;rport=40000;received=192.0.2.7"
+        );
+        assert_eq!(vias[1], "SIP/2.0/TCP 10.0.0.1;branch=z9hG4bK-0");
     }
 
     #[test]

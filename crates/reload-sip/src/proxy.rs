@@ -418,7 +418,10 @@ impl Proxy {
         self.send(from, resp.to_bytes());
     }
 
-    fn on_request(&mut self, now: Instant, from: Peer, req: Request) {
+    fn on_request(&mut self, now: Instant, from: Peer, mut req: Request) {
+        if let Peer::Sip { addr, .. } = &from {
+            message::stamp_received(&mut req.headers, *addr);
+        }
         let Some(branch) = req.branch() else {
             let resp = req.response(400, "Bad Request (no Via branch)", Some(&random_token()));
             self.send(&from, resp.to_bytes());
