@@ -90,6 +90,10 @@ enum BenchCommand {
     /// success, RSS and PSS per peer; and the same workload on OpenDHT (Debian's
     /// dhtnode) in the same run, as ratios.
     Overlay(OverlayArgs),
+    /// REGISTER throughput through one node's SIP front end (sipp, a new AOR per
+    /// REGISTER) and call setup time (INVITE to 180) across an in-process overlay,
+    /// against Kamailio (in-memory registrar, proxy) in the same run, as ratios.
+    Sip(crate::bench_sip::SipArgs),
 }
 
 /// Link protocols, by short name.
@@ -160,6 +164,7 @@ struct OverlayArgs {
 pub fn run(args: BenchArgs) -> Result<()> {
     match args.command {
         BenchCommand::Overlay(a) => run_overlay(a),
+        BenchCommand::Sip(a) => crate::bench_sip::run(a),
     }
 }
 
@@ -179,7 +184,7 @@ struct Latency {
 }
 
 /// The p-th percentile with linear interpolation (as the OpenDHT script computes it).
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -189,7 +194,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[f] + (sorted[c] - sorted[f]) * (k - f as f64)
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
@@ -259,7 +264,7 @@ fn memory_of(pids: &[u32]) -> Memory {
 }
 
 /// Clock ticks per second of /proc/PID/stat's times.
-fn clock_ticks() -> f64 {
+pub(crate) fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -270,7 +275,7 @@ fn clock_ticks() -> f64 {
 }
 
 /// User plus system CPU seconds of the processes.
-fn cpu_seconds(pids: &[u32], ticks: f64) -> f64 {
+pub(crate) fn cpu_seconds(pids: &[u32], ticks: f64) -> f64 {
     let total: u64 = pids
         .iter()
         .filter_map(|pid| {
@@ -284,7 +289,7 @@ fn cpu_seconds(pids: &[u32], ticks: f64) -> f64 {
     round3(total as f64 / ticks)
 }
 
-fn loadavg() -> Vec<f64> {
+pub(crate) fn loadavg() -> Vec<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
         .split_whitespace()

@@ -4,6 +4,7 @@
 //! and the SIP front end arrive in later steps.
 
 mod bench;
+mod bench_sip;
 mod demo;
 mod enroll;
 mod node;
@@ -53,7 +54,7 @@ enum Command {
     Ping(node::OneShotArgs),
     /// Asks the route to a node or resource (as a client).
     RouteQuery(node::OneShotArgs),
-    /// Benchmarks: `bench overlay` against OpenDHT.
+    /// Benchmarks: `bench overlay` against OpenDHT, `bench sip` against Kamailio.
     Bench(bench::BenchArgs),
     /// Makes an overlay on loopback from nothing (CA, enrollment server, five
     /// peers) and calls from bob's phone to alice's across it.

@@ -176,12 +176,9 @@ impl Frontend {
 /// AppAttach answers (RFC 7904 §5.1), and runs until the tokio runtime ends.
 pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Result<Frontend, FrontendError> {
     let bind_err = |addr| move |source| FrontendError::Bind { addr, source };
-    let udp = UdpSocket::bind(cfg.phones).await.map_err(bind_err(cfg.phones))?;
+    let (udp, tcp) = bind_phone_sockets(cfg.phones).await?;
     let udp_addr = udp.local_addr().map_err(bind_err(cfg.phones))?;
-    // TCP on the same port as UDP, as phones expect (RFC 3261 §18).
-    let tcp_bind = SocketAddr::new(udp_addr.ip(), udp_addr.port());
-    let tcp = TcpListener::bind(tcp_bind).await.map_err(bind_err(tcp_bind))?;
-    let tcp_addr = tcp.local_addr().map_err(bind_err(tcp_bind))?;
+    let tcp_addr = tcp.local_addr().map_err(bind_err(cfg.phones))?;
     let tls_listener = TcpListener::bind(cfg.overlay).await.map_err(bind_err(cfg.overlay))?;
     let overlay_addr = tls_listener.local_addr().map_err(bind_err(cfg.overlay))?;
     let phones_tls = match &cfg.phones_tls {
@@ -243,6 +240,29 @@ pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Resul
         overlay: overlay_addr,
         inputs,
     })
+}
+
+/// UDP and TCP on the same port, as phones expect (RFC 3261 §18). With port 0
+/// the kernel picks the UDP port, which TCP may already use: try a few.
+async fn bind_phone_sockets(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), FrontendError> {
+    let err = |addr| move |source| FrontendError::Bind { addr, source };
+    let attempts = if addr.port() == 0 { 16 } else { 1 };
+    let mut last = None;
+    for _ in 0..attempts {
+        let udp = UdpSocket::bind(addr).await.map_err(err(addr))?;
+        let port = udp.local_addr().map_err(err(addr))?.port();
+        let tcp_addr = SocketAddr::new(addr.ip(), port);
+        match TcpListener::bind(tcp_addr).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) => {
+                last = Some(FrontendError::Bind {
+                    addr: tcp_addr,
+                    source: e,
+                })
+            }
+        }
+    }
+    Err(last.unwrap_or(FrontendError::NodeStopped))
 }
 
 fn unix_now() -> u64 {

@@ -295,6 +295,8 @@ pub struct Proxy {
     next_id: u64,
     outputs: VecDeque<Output>,
     stats: ProxyStats,
+    /// When the registration sweep timer is set for.
+    sweep_at: Option<Instant>,
     /// Wall-clock seconds at `epoch`, for digest nonces.
     epoch: (Instant, u64),
 }
@@ -315,6 +317,7 @@ impl Proxy {
             next_id: 1,
             outputs: VecDeque::new(),
             stats: ProxyStats::default(),
+            sweep_at: None,
             epoch: (now, unix_now),
         }
     }
@@ -617,7 +620,16 @@ impl Proxy {
                 self.outputs.push_back(Output::Remove { id, aor });
             }
         }
-        if let Some(at) = self.bindings.next_expiry() {
+        self.schedule_expiry();
+    }
+
+    /// Keeps one sweep timer at the earliest contact expiry.
+    fn schedule_expiry(&mut self) {
+        let Some(at) = self.bindings.next_expiry() else {
+            return;
+        };
+        if self.sweep_at.is_none_or(|t| at < t) {
+            self.sweep_at = Some(at);
             self.timer(at, TimerKey::Registrations);
         }
     }
@@ -1385,14 +1397,15 @@ impl Proxy {
                 TimerKey::Server(branch, method) => self.server_timer(now, ServerKey { branch, method }),
                 TimerKey::Client(branch, method) => self.client_timer(now, ClientKey { branch, method }),
                 TimerKey::Registrations => {
+                    if self.sweep_at.is_some_and(|t| t <= now) {
+                        self.sweep_at = None;
+                    }
                     for aor in self.bindings.expire(now) {
                         let id = self.id();
                         self.waiting.insert(id, Waiting::Expired { aor: aor.clone() });
                         self.outputs.push_back(Output::Remove { id, aor });
                     }
-                    if let Some(at) = self.bindings.next_expiry() {
-                        self.timer(at, TimerKey::Registrations);
-                    }
+                    self.schedule_expiry();
                 }
             }
         }

@@ -8,7 +8,7 @@
 //! when its overlay lifetime would run out before a contact's expiry, and
 //! removed when the last contact goes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use crate::proxy::Peer;
@@ -84,6 +84,9 @@ pub enum RegisterError {
 #[derive(Debug, Default)]
 pub struct Bindings {
     aors: HashMap<String, Aor>,
+    /// When some binding of an AOR expires, earliest first; an entry may be
+    /// stale (the binding was refreshed), which costs one look.
+    expiries: BTreeSet<(Instant, String)>,
 }
 
 impl Bindings {
@@ -129,10 +132,12 @@ impl Bindings {
         for c in contacts {
             entry.bindings.retain(|b| b.uri != c.uri);
             if c.expires > 0 {
+                let expires_at = now + Duration::from_secs(u64::from(c.expires.min(MAX_EXPIRES)));
+                self.expiries.insert((expires_at, aor.to_owned()));
                 entry.bindings.push(Binding {
                     uri: c.uri.clone(),
                     source: from.source.clone(),
-                    expires_at: now + Duration::from_secs(u64::from(c.expires.min(MAX_EXPIRES))),
+                    expires_at,
                     call_id: from.call_id.to_owned(),
                     cseq: from.cseq,
                 });
@@ -144,23 +149,29 @@ impl Bindings {
     /// Drops expired contacts; returns the AORs whose overlay value must go.
     pub fn expire(&mut self, now: Instant) -> Vec<String> {
         let mut gone = Vec::new();
-        for (aor, a) in &mut self.aors {
+        while let Some((at, aor)) = self.expiries.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.expiries.pop_first();
+            let Some(a) = self.aors.get_mut(&aor) else {
+                continue;
+            };
             a.bindings.retain(|b| b.expires_at > now);
-            if a.bindings.is_empty() && a.stored_until.is_some() {
-                gone.push(aor.clone());
+            if a.bindings.is_empty() {
+                if a.stored_until.is_some() {
+                    gone.push(aor);
+                } else {
+                    self.aors.remove(&aor);
+                }
             }
         }
-        self.aors
-            .retain(|_, a| !a.bindings.is_empty() || a.stored_until.is_some());
         gone
     }
 
     /// The earliest contact expiry, for the sweep timer.
     pub fn next_expiry(&self) -> Option<Instant> {
-        self.aors
-            .values()
-            .flat_map(|a| a.bindings.iter().map(|b| b.expires_at))
-            .min()
+        self.expiries.first().map(|(at, _)| *at)
     }
 
     /// Records that the overlay now holds the AOR's value for `lifetime` seconds.
