@@ -150,6 +150,7 @@ async fn demo(dir: &Path, serve: bool) -> anyhow::Result<()> {
             listen,
             log_format: LogFormat::Text,
             bootstrap: Vec::new(),
+            threads: 1,
         };
         let node = start_node(&settings, false).await?;
         node.handle

@@ -27,7 +27,7 @@ pub struct NodeArgs {
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// A node configuration file (TOML) with any of: data-dir, listen, log-format,
-    /// bootstrap, node-id-index.
+    /// bootstrap, threads.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The address to listen on (port 0: any free port).
@@ -39,6 +39,11 @@ pub struct NodeArgs {
     /// Log format.
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Threads that run the node (default 1: everything on one thread, the
+    /// lightest and quickest for the overlay's own work; more help a node
+    /// whose SIP front end is busy).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
 }
 
 /// How logs are written (to stderr).
@@ -60,6 +65,7 @@ struct NodeFile {
     log_format: Option<LogFormat>,
     #[serde(default)]
     bootstrap: Vec<SocketAddr>,
+    threads: Option<u16>,
 }
 
 /// Settings once the file and the command line are merged.
@@ -68,6 +74,7 @@ pub(crate) struct Settings {
     pub(crate) listen: SocketAddr,
     pub(crate) log_format: LogFormat,
     pub(crate) bootstrap: Vec<SocketAddr>,
+    pub(crate) threads: u16,
 }
 
 impl NodeArgs {
@@ -93,6 +100,7 @@ impl NodeArgs {
             } else {
                 self.bootstrap.clone()
             },
+            threads: self.threads.or(file.threads).unwrap_or(1).max(1),
         })
     }
 }
@@ -679,11 +687,18 @@ async fn control_loop(running: &Running) {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
+/// The async runtime of a node: one thread unless asked for more. A peer's
+/// work is many small messages passed between tasks; on one thread they pass
+/// without waking other threads.
+fn runtime(threads: u16) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(usize::from(threads));
+        b
+    };
+    builder.enable_all().build().context("starting the async runtime")
 }
 
 /// Runs a node until a signal (or, with a control channel, the end of stdin),
@@ -692,7 +707,7 @@ fn run_daemon(node: &NodeArgs, client: bool, control: bool, sip: &crate::sip::Si
     let default_listen = SocketAddr::from(([127, 0, 0, 1], if client { 0 } else { 6084 }));
     let settings = node.settings(default_listen)?;
     init_logging(settings.log_format);
-    runtime()?.block_on(async {
+    runtime(settings.threads)?.block_on(async {
         let running = start_node(&settings, client).await?;
         let handle = running.handle.clone();
         println!(
@@ -739,7 +754,7 @@ pub fn run_client(args: ClientArgs) -> anyhow::Result<()> {
 pub fn run_once(op: Op, args: OneShotArgs) -> anyhow::Result<()> {
     let settings = args.node.settings(SocketAddr::from(([127, 0, 0, 1], 0)))?;
     init_logging(settings.log_format);
-    let outcome = runtime()?.block_on(async {
+    let outcome = runtime(settings.threads)?.block_on(async {
         let running = start_node(&settings, true).await?;
         running
             .handle
