@@ -1107,31 +1107,15 @@ fn table(peers: usize, ours: &Figures, theirs: Option<&Figures>, goals: &Value) 
         };
         let _ = writeln!(s, "{name:<24} {:>16} {:>16} {r:>14}", cell(a, unit), cell(b, unit));
     }
-    let verdict = |v: &Value| match v.as_bool() {
-        Some(true) => "met",
-        Some(false) => "NOT met",
-        None => "n/a",
-    };
-    let _ = writeln!(s, "goals:");
-    let _ = writeln!(
-        s,
-        "  get median <= 0.5x OpenDHT: {}",
-        verdict(&goals["get_median_at_most_half_of_opendht"])
-    );
-    let _ = writeln!(
-        s,
-        "  put median <= 1.0x OpenDHT: {}",
-        verdict(&goals["put_median_at_most_opendht"])
-    );
-    let _ = writeln!(
-        s,
-        "  100 % success:             {}",
-        verdict(&goals["success_100_percent"])
-    );
-    let _ = writeln!(
-        s,
-        "  PSS per peer <= OpenDHT:    {}",
-        verdict(&goals["pss_per_peer_at_most_opendht"])
+    write_goals(
+        &mut s,
+        goals,
+        &[
+            ("get median <= 0.5x OpenDHT:", "get_median_at_most_half_of_opendht"),
+            ("put median <= 1.0x OpenDHT:", "put_median_at_most_opendht"),
+            ("100 % success:            ", "success_100_percent"),
+            ("PSS per peer <= OpenDHT:   ", "pss_per_peer_at_most_opendht"),
+        ],
     );
     s
 }
@@ -1266,4 +1250,18 @@ fn run_overlay(args: OverlayArgs) -> Result<()> {
         println!("kept {}", tmp.keep().display());
     }
     Ok(())
+}
+
+/// Writes a benchmark's goals, each as met, NOT met, or n/a when the figure
+/// to compare with is missing.
+pub(crate) fn write_goals(s: &mut String, goals: &Value, rows: &[(&str, &str)]) {
+    let _ = writeln!(s, "goals:");
+    for (label, key) in rows {
+        let verdict = match goals[*key].as_bool() {
+            Some(true) => "met",
+            Some(false) => "NOT met",
+            None => "n/a",
+        };
+        let _ = writeln!(s, "  {label} {verdict}");
+    }
 }

@@ -1343,31 +1343,24 @@ fn table(args: &SipArgs, ours: &OurSide, k: Option<&KamailioSide>, goals: &Value
         c.failed,
         kc.map_or(String::new(), |k| format!(", Kamailio {}/{}", k.ok, k.failed))
     );
-    let verdict = |v: &Value| match v.as_bool() {
-        Some(true) => "met",
-        Some(false) => "NOT met",
-        None => "n/a",
-    };
-    let _ = writeln!(s, "goals:");
-    let _ = writeln!(
-        s,
-        "  registrations/s >= 0.5x Kamailio (plain):  {}",
-        verdict(&goals["registrations_per_s_at_least_half_of_kamailio"])
-    );
-    let _ = writeln!(
-        s,
-        "  call setup p50 <= 5 ms, fresh connection: {}",
-        verdict(&goals["ringing_p50_fresh_at_most_5_ms"])
-    );
-    let _ = writeln!(
-        s,
-        "  call setup p50 <= 1 ms, reused:           {}",
-        verdict(&goals["ringing_p50_reused_at_most_1_ms"])
-    );
-    let _ = writeln!(
-        s,
-        "  100 % success (ours):                     {}",
-        verdict(&goals["success_100_percent"])
+    crate::bench::write_goals(
+        &mut s,
+        goals,
+        &[
+            (
+                "registrations/s >= 0.5x Kamailio (plain): ",
+                "registrations_per_s_at_least_half_of_kamailio",
+            ),
+            (
+                "call setup p50 <= 5 ms, fresh connection:",
+                "ringing_p50_fresh_at_most_5_ms",
+            ),
+            (
+                "call setup p50 <= 1 ms, reused:          ",
+                "ringing_p50_reused_at_most_1_ms",
+            ),
+            ("100 % success (ours):                    ", "success_100_percent"),
+        ],
     );
     s
 }

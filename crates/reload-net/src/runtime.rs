@@ -252,13 +252,7 @@ impl NodeHandle {
         value: StoredDataValue,
         lifetime: u32,
     ) -> Result<StoredData, reload_wire::EncodeError> {
-        let data = StoredData {
-            storage_time: unix_millis(),
-            lifetime,
-            value,
-            signature: reload_wire::Signature::synthesized(),
-        };
-        reload_core::crypto::sign_stored_data(&*self.signer, resource, kind, data)
+        sign_with(&self.signer, resource, kind, value, lifetime)
     }
 
     /// Stores `values` of `kind` at `resource`, signed by this node (§7.4.1), with
@@ -270,20 +264,7 @@ impl NodeHandle {
         values: Vec<StoredDataValue>,
         lifetime: u32,
     ) -> Result<Answer, RequestError> {
-        let values = values
-            .into_iter()
-            .map(|v| self.sign_value(&resource, kind, v, lifetime))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| RequestError::Encode(e.to_string()))?;
-        let body = MessageBody::StoreReq(StoreReq {
-            resource: resource.clone(),
-            replica_number: 0,
-            kind_data: vec![StoreKindData {
-                kind,
-                generation_counter: 0,
-                values,
-            }],
-        });
+        let body = store_body(&self.signer, &resource, kind, values, lifetime)?;
         self.request(Destination::resource(resource), body).await
     }
 
@@ -318,13 +299,7 @@ impl NodeHandle {
         value: StoredDataValue,
         lifetime: u32,
     ) -> Result<StoredData, reload_wire::EncodeError> {
-        let data = StoredData {
-            storage_time: unix_millis(),
-            lifetime,
-            value,
-            signature: reload_wire::Signature::synthesized(),
-        };
-        reload_core::crypto::sign_stored_data(&*signer.crypto, resource, kind, data)
+        sign_with(&signer.crypto, resource, kind, value, lifetime)
     }
 
     /// [`NodeHandle::request`] with the message signed by `signer` instead of the
@@ -362,20 +337,7 @@ impl NodeHandle {
         values: Vec<StoredDataValue>,
         lifetime: u32,
     ) -> Result<Answer, RequestError> {
-        let values = values
-            .into_iter()
-            .map(|v| self.sign_value_as(signer, &resource, kind, v, lifetime))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| RequestError::Encode(e.to_string()))?;
-        let body = MessageBody::StoreReq(StoreReq {
-            resource: resource.clone(),
-            replica_number: 0,
-            kind_data: vec![StoreKindData {
-                kind,
-                generation_counter: 0,
-                values,
-            }],
-        });
+        let body = store_body(&signer.crypto, &resource, kind, values, lifetime)?;
         self.request_signed_as(signer, Destination::resource(resource), body)
             .await
     }
@@ -498,6 +460,49 @@ impl NodeHandle {
         let _ = tokio::time::timeout(limit, done).await;
         Ok(())
     }
+}
+
+/// `value` signed by `crypto` for `resource` and `kind` (§7.1), stored now for
+/// `lifetime` seconds.
+fn sign_with(
+    crypto: &CertificateCrypto,
+    resource: &ResourceId,
+    kind: KindId,
+    value: StoredDataValue,
+    lifetime: u32,
+) -> Result<StoredData, reload_wire::EncodeError> {
+    let data = StoredData {
+        storage_time: unix_millis(),
+        lifetime,
+        value,
+        signature: reload_wire::Signature::synthesized(),
+    };
+    reload_core::crypto::sign_stored_data(crypto, resource, kind, data)
+}
+
+/// An original Store (replica 0, no generation check, §7.4.1) of `values`
+/// signed by `crypto`.
+fn store_body(
+    crypto: &CertificateCrypto,
+    resource: &ResourceId,
+    kind: KindId,
+    values: Vec<StoredDataValue>,
+    lifetime: u32,
+) -> Result<MessageBody, RequestError> {
+    let values = values
+        .into_iter()
+        .map(|v| sign_with(crypto, resource, kind, v, lifetime))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RequestError::Encode(e.to_string()))?;
+    Ok(MessageBody::StoreReq(StoreReq {
+        resource: resource.clone(),
+        replica_number: 0,
+        kind_data: vec![StoreKindData {
+            kind,
+            generation_counter: 0,
+            values,
+        }],
+    }))
 }
 
 /// Why a request failed.

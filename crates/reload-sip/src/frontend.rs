@@ -510,20 +510,19 @@ async fn connect_node(
                 continue;
             }
         };
-        let chain: Vec<Vec<u8>> = stream
-            .get_ref()
-            .1
-            .peer_certificates()
-            .unwrap_or_default()
-            .iter()
-            .map(|c| c.as_ref().to_vec())
-            .collect();
+        let chain = peer_chain(stream.get_ref().1.peer_certificates());
         match tls.security().verify_peer(&chain, Some(node)) {
             Ok(_) => return Ok(stream),
             Err(e) => last = format!("{addr}: {e}"),
         }
     }
     Err(last)
+}
+
+/// The far end's certificate chain, DER, end entity first. Checked after the
+/// handshake by `verify_peer`: a resumed TLS 1.3 session skips the verifier.
+fn peer_chain(certs: Option<&[rustls::pki_types::CertificateDer<'static>]>) -> Vec<Vec<u8>> {
+    certs.unwrap_or_default().iter().map(|c| c.as_ref().to_vec()).collect()
 }
 
 async fn read_udp(socket: Arc<UdpSocket>, inputs: mpsc::Sender<Input>) {
@@ -614,14 +613,7 @@ async fn accept_tls(listener: TcpListener, tls: TlsLinks, inputs: mpsc::Sender<I
                 tracing::debug!(%remote, "SIP TLS handshake failed");
                 return;
             };
-            let chain: Vec<Vec<u8>> = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .unwrap_or_default()
-                .iter()
-                .map(|c| c.as_ref().to_vec())
-                .collect();
+            let chain = peer_chain(stream.get_ref().1.peer_certificates());
             match tls.security().verify_peer(&chain, None) {
                 Ok((_, node)) => spawn_stream(stream, Peer::Node(node), inputs, true),
                 Err(e) => tracing::info!(%remote, error = %e, "SIP TLS peer refused"),

@@ -4,19 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::node_id;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use reload_core::NodeConfig;
-use reload_net::runtime::{self, LinkProtocol, NodeHandle, RuntimeConfig};
-use reload_net::security::LinkSecurity;
 use reload_net::tls::TlsLinks;
 use reload_sip::frontend::{self, Frontend, FrontendConfig};
 use reload_sip::phone::{Phone, PhoneConfig, PhoneError, PhoneEventKind};
-use reload_sip::usage::{SipUsage, sip_registration_kind};
+use reload_sip::usage::SipUsage;
 use reload_trust::{KeyType, TestCa, Validity};
-use reload_wire::{NodeId, OverlayHash};
 
 const OVERLAY: &str = "frontend.example.org";
 const PASSWORD: &str = "correct horse";
@@ -25,42 +25,10 @@ fn aor(name: &str) -> String {
     format!("{name}@{OVERLAY}")
 }
 
-fn node_id(n: u8) -> NodeId {
-    let mut id = [0u8; 16];
-    id[0] = n.wrapping_mul(51);
-    id[15] = n;
-    NodeId(id)
-}
-
-struct Node {
-    handle: NodeHandle,
-    security: LinkSecurity,
-}
+type Node = common::TestPeer;
 
 async fn spawn(ca: &TestCa, n: u8, name: &str, bootstrap: Vec<SocketAddr>) -> Node {
-    let id = node_id(n);
-    let creds = ca
-        .issue(&[id], Some(&aor(name)), KeyType::EcdsaP256, Validity::from_now(3600))
-        .unwrap();
-    let security = LinkSecurity::new(creds, id, ca.trust_anchors().unwrap()).with_keylog(None);
-    let mut cfg = NodeConfig::new(OverlayHash::from_overlay_name(OVERLAY), id);
-    cfg.kinds.add(sip_registration_kind(64, 1024));
-    cfg.data_models = cfg.kinds.data_models();
-    cfg.reliability_timer = Duration::from_millis(1000);
-    let create = bootstrap.is_empty();
-    let (handle, _task) = runtime::start(RuntimeConfig {
-        node: cfg,
-        security: security.clone(),
-        protocol: LinkProtocol::Tls,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        bootstrap,
-        create_overlay: create,
-        storage: None,
-        seed: u64::from(n),
-    })
-    .await
-    .unwrap();
-    Node { handle, security }
+    common::spawn(ca, OVERLAY, n, &aor(name), bootstrap).await
 }
 
 async fn front_end(node: &Node, user: &str) -> Frontend {

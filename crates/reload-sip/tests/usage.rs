@@ -6,20 +6,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::node_id;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use reload_core::{Failure, NodeConfig};
-use reload_net::runtime::{self, LinkProtocol, NodeHandle, RequestError, RuntimeConfig};
-use reload_net::security::LinkSecurity;
+use reload_core::Failure;
+use reload_net::runtime::{NodeHandle, RequestError};
 use reload_sip::gruu::gruu_uri;
-use reload_sip::usage::{
-    APP_SIP, APP_SIPS, ResolveError, SIP_REGISTRATION, SipUsage, UsageError, aor_resource, sip_registration_kind,
-};
+use reload_sip::usage::{APP_SIP, APP_SIPS, ResolveError, SIP_REGISTRATION, SipUsage, UsageError, aor_resource};
 use reload_trust::{KeyType, TestCa, Validity};
 use reload_wire::{
-    DataValue, Destination, Encode, ErrorCode, MessageBody, NodeId, OverlayHash, SipRegistration, StoreKindData,
-    StoreReq, StoredDataValue,
+    DataValue, Destination, Encode, ErrorCode, MessageBody, NodeId, SipRegistration, StoreKindData, StoreReq,
+    StoredDataValue,
 };
 
 const OVERLAY: &str = "sip-usage.example.org";
@@ -28,39 +29,8 @@ fn aor(name: &str) -> String {
     format!("{name}@{OVERLAY}")
 }
 
-fn node_id(n: u8) -> NodeId {
-    let mut id = [0u8; 16];
-    id[0] = n.wrapping_mul(51);
-    id[15] = n;
-    NodeId(id)
-}
-
-/// Starts peer `n`, whose certificate is for user `name@OVERLAY`; the first
-/// (no bootstrap peers) creates the overlay.
 async fn spawn(ca: &TestCa, n: u8, name: &str, bootstrap: Vec<SocketAddr>) -> NodeHandle {
-    let id = node_id(n);
-    let creds = ca
-        .issue(&[id], Some(&aor(name)), KeyType::EcdsaP256, Validity::from_now(3600))
-        .unwrap();
-    let security = LinkSecurity::new(creds, id, ca.trust_anchors().unwrap()).with_keylog(None);
-    let mut cfg = NodeConfig::new(OverlayHash::from_overlay_name(OVERLAY), id);
-    cfg.kinds.add(sip_registration_kind(64, 1024));
-    cfg.data_models = cfg.kinds.data_models();
-    cfg.reliability_timer = Duration::from_millis(1000);
-    let create = bootstrap.is_empty();
-    let (handle, _task) = runtime::start(RuntimeConfig {
-        node: cfg,
-        security,
-        protocol: LinkProtocol::Tls,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        bootstrap,
-        create_overlay: create,
-        storage: None,
-        seed: u64::from(n),
-    })
-    .await
-    .unwrap();
-    handle
+    common::spawn(ca, OVERLAY, n, &aor(name), bootstrap).await.handle
 }
 
 fn error_code(e: &UsageError) -> Option<ErrorCode> {
