@@ -592,6 +592,10 @@ impl<T: Topology> Node<T> {
                         self.send_update(now, peer, ChordUpdateData::PeerReady);
                     }
                     self.note_table_changes(now);
+                    if self.state == State::Joining {
+                        // §10.5 step 5: Join once the neighbors are attached.
+                        self.maybe_send_join(now, false);
+                    }
                 }
                 _ => {}
             },
@@ -1819,6 +1823,8 @@ impl<T: Topology> Node<T> {
                 fingers,
             } => (predecessors.into_iter().chain(successors).collect(), fingers),
         };
+        // The sender counts this node among its neighbors.
+        let lists_us = lists.contains(&self.cfg.node_id);
         // §10.7.3: attach to peers that belong in our neighbor table, source-routed
         // through the sender (§10.6); and, while joining, to useful fingers.
         for id in lists {
@@ -1847,6 +1853,14 @@ impl<T: Topology> Node<T> {
         }
         if changed {
             self.note_table_changes(now);
+        }
+        if self.state == State::Joined && lists_us && !self.topology.neighbor_table().all().contains(&sender) {
+            // The sender counts us as a neighbor but we know peers between it and
+            // us: its view is stale, and nobody else will tell it (Updates go to
+            // neighbors, §10.7.4.1). Our table lets it attach to the closer ones
+            // (§10.7.3), as Chord's stabilization would.
+            let data = self.neighbors_update();
+            self.send_update(now, sender, data);
         }
         if self.state == State::Joining {
             self.maybe_send_join(now, false);

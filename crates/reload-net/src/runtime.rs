@@ -847,29 +847,38 @@ impl Driver {
     /// anything that acknowledges it leaves, reload-net's rule), then transmits,
     /// link actions and events. Returns false if the node must stop.
     fn flush(&mut self, reports: &mpsc::Sender<Report>) -> bool {
-        let changes = self.node.take_storage_changes();
-        if let (false, Some(backend)) = (changes.is_empty(), self.backend.as_mut())
-            && let Err(e) = backend.apply(&changes)
-        {
-            // Sending the acknowledgements now could lose acknowledged data.
-            tracing::error!(error = %e, "cannot persist stored values; stopping");
-            return false;
-        }
-        while let Some(t) = self.node.poll_transmit() {
-            let Some(link) = self.open.get(&t.link) else { continue };
-            // A full queue drops the message; end-to-end retransmission (§6.2.1) covers it.
-            if link.send.try_send(t.bytes).is_err() {
-                tracing::debug!(peer = %link.peer, "link send queue full; message dropped");
+        // Actions can give the node more to send (a link that comes up again at
+        // once, a link closed): go round until nothing is left.
+        loop {
+            let changes = self.node.take_storage_changes();
+            if let (false, Some(backend)) = (changes.is_empty(), self.backend.as_mut())
+                && let Err(e) = backend.apply(&changes)
+            {
+                // Sending the acknowledgements now could lose acknowledged data.
+                tracing::error!(error = %e, "cannot persist stored values; stopping");
+                return false;
             }
-        }
-        while let Some(action) = self.node.poll_action() {
-            match action {
-                Action::Connect { peer, candidates } => self.connect(peer, candidates, reports),
-                Action::Close { link } => {
-                    // Dropping the sender closes the link; its task reports Closed.
-                    self.open.remove(&link);
-                    self.node.handle_link_down(self.clock.now(), link);
+            while let Some(t) = self.node.poll_transmit() {
+                let Some(link) = self.open.get(&t.link) else { continue };
+                // A full queue drops the message; end-to-end retransmission (§6.2.1) covers it.
+                if link.send.try_send(t.bytes).is_err() {
+                    tracing::debug!(peer = %link.peer, "link send queue full; message dropped");
                 }
+            }
+            let mut acted = false;
+            while let Some(action) = self.node.poll_action() {
+                acted = true;
+                match action {
+                    Action::Connect { peer, candidates } => self.connect(peer, candidates, reports),
+                    Action::Close { link } => {
+                        // Dropping the sender closes the link; its task reports Closed.
+                        self.open.remove(&link);
+                        self.node.handle_link_down(self.clock.now(), link);
+                    }
+                }
+            }
+            if !acted {
+                break;
             }
         }
         while let Some(event) = self.node.poll_event() {
@@ -912,6 +921,22 @@ impl Driver {
         let links = self.links.clone();
         let reports = reports.clone();
         let addrs: Vec<SocketAddr> = candidates.iter().filter_map(|c| c.addr_port.socket_addr()).collect();
+        if peer.is_none() {
+            // A bootstrap peer this node is still linked to (a join that starts
+            // over): the link serves again. DTLS allows one session per address
+            // pair, so a second connect would fail for as long as the link lives.
+            let existing = self
+                .open
+                .iter()
+                .filter(|(_, l)| addrs.contains(&l.remote))
+                .map(|(id, l)| (*id, l.peer))
+                .min();
+            if let Some((id, linked)) = existing {
+                let now = self.clock.now();
+                self.node.handle_link_up(now, id, linked, true);
+                return;
+            }
+        }
         tokio::spawn(async move {
             for addr in addrs {
                 match links.connect(addr, peer).await {
