@@ -173,14 +173,14 @@ pub fn run(args: BenchArgs) -> Result<()> {
 
 /// Latency figures of one kind of operation, milliseconds.
 #[derive(Clone, Debug, Default, Serialize)]
-struct Latency {
-    n: usize,
-    min_ms: f64,
-    median_ms: f64,
-    mean_ms: f64,
-    p95_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
+pub(crate) struct Latency {
+    pub(crate) n: usize,
+    pub(crate) min_ms: f64,
+    pub(crate) median_ms: f64,
+    pub(crate) mean_ms: f64,
+    pub(crate) p95_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) max_ms: f64,
 }
 
 /// The p-th percentile with linear interpolation (as the OpenDHT script computes it).
@@ -199,7 +199,8 @@ pub(crate) fn round3(x: f64) -> f64 {
 }
 
 impl Latency {
-    fn of(samples_ms: &[f64]) -> Latency {
+    /// The figures of `samples_ms` (all zero when there are none).
+    pub(crate) fn of(samples_ms: &[f64]) -> Latency {
         if samples_ms.is_empty() {
             return Latency::default();
         }

@@ -57,7 +57,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::bench::{clock_ticks, cpu_seconds, loadavg, percentile, round3};
+use crate::bench::Latency as Lat;
+use crate::bench::{clock_ticks, cpu_seconds, loadavg, round3};
 
 /// The overlay's name: the domain of every AOR and the digest realm.
 const OVERLAY: &str = "sip.bench.p2psip.invalid";
@@ -331,35 +332,9 @@ fn free_udp_port() -> Result<u16> {
         .port())
 }
 
-/// Latency figures, milliseconds.
-#[derive(Clone, Debug, Default, Serialize)]
-struct Lat {
-    n: usize,
-    min_ms: f64,
-    p50_ms: f64,
-    mean_ms: f64,
-    p95_ms: f64,
-    p99_ms: f64,
-    max_ms: f64,
-}
-
-impl Lat {
-    fn of(samples_ms: &[f64]) -> Option<Lat> {
-        if samples_ms.is_empty() {
-            return None;
-        }
-        let mut s = samples_ms.to_vec();
-        s.sort_by(f64::total_cmp);
-        Some(Lat {
-            n: s.len(),
-            min_ms: round3(s[0]),
-            p50_ms: round3(percentile(&s, 50.0)),
-            mean_ms: round3(s.iter().sum::<f64>() / s.len() as f64),
-            p95_ms: round3(percentile(&s, 95.0)),
-            p99_ms: round3(percentile(&s, 99.0)),
-            max_ms: round3(s[s.len() - 1]),
-        })
-    }
+/// Latency figures in milliseconds, none without samples.
+fn latency(samples_ms: &[f64]) -> Option<Lat> {
+    (!samples_ms.is_empty()).then(|| Lat::of(samples_ms))
 }
 
 // ---------------------------------------------------------------------------------
@@ -619,10 +594,10 @@ async fn make_calls(callers: &[Phone], callees: &[String], calls: usize, pids: &
     run.wall_s = round3(t.elapsed().as_secs_f64());
     run.server_cpu_s = round3(cpu_seconds(pids, ticks) - cpu0);
     run.success_rate = round3(run.ok as f64 / run.attempted.max(1) as f64);
-    run.ringing = Lat::of(&ringing);
-    run.fresh = Lat::of(&fresh);
-    run.reused = Lat::of(&reused);
-    run.answered = Lat::of(&answered);
+    run.ringing = latency(&ringing);
+    run.fresh = latency(&fresh);
+    run.reused = latency(&reused);
+    run.answered = latency(&answered);
     run
 }
 
@@ -1192,7 +1167,7 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 fn p50(l: &Option<Lat>) -> Option<f64> {
-    l.as_ref().map(|l| l.p50_ms)
+    l.as_ref().map(|l| l.median_ms)
 }
 
 fn p95(l: &Option<Lat>) -> Option<f64> {
@@ -1324,7 +1299,7 @@ fn table(args: &SipArgs, ours: &OurSide, k: Option<&KamailioSide>, goals: &Value
             ms(p50(l)),
             ms(p95(l)),
             l.as_ref().map_or(0, |l| l.n),
-            times(ratio(p50(l), krow.map(|k| k.p50_ms))),
+            times(ratio(p50(l), krow.map(|k| k.median_ms))),
             times(ratio(p95(l), krow.map(|k| k.p95_ms))),
         );
     }
@@ -1332,7 +1307,7 @@ fn table(args: &SipArgs, ours: &OurSide, k: Option<&KamailioSide>, goals: &Value
         s,
         "{:<28} {:>12} {:>12} {:>8}",
         "Kamailio proxy",
-        ms(krow.map(|k| k.p50_ms)),
+        ms(krow.map(|k| k.median_ms)),
         ms(krow.map(|k| k.p95_ms)),
         krow.map_or(0, |k| k.n)
     );

@@ -84,7 +84,7 @@ fn bench_sip_smoke_run() {
     assert_eq!(calls["fresh"]["n"], 3, "{calls}");
     assert_eq!(calls["reused"]["n"], 2, "{calls}");
     for phase in ["fresh", "reused", "ringing"] {
-        let p50 = calls[phase]["p50_ms"].as_f64().unwrap();
+        let p50 = calls[phase]["median_ms"].as_f64().unwrap();
         assert!(p50 > 0.0 && p50 < 15_000.0, "{phase}: {calls}");
     }
     assert_eq!(report["goals"]["success_100_percent"], true, "{report}");
