@@ -225,6 +225,20 @@ async fn phones_register_and_call_across_the_overlay() {
             "{seen:?}"
         );
 
+        // A MESSAGE outside any dialog (RFC 3428 pager mode) is looked up and
+        // proxied like an INVITE.
+        bob.message_to(&format!("sip:{}", aor("alice")), "page for alice")
+            .await
+            .unwrap();
+        let mut paged = false;
+        while let Ok(Some(e)) = tokio::time::timeout(Duration::from_secs(2), alice_events.recv()).await {
+            if matches!(&e.kind, PhoneEventKind::Message { text, .. } if text == "page for alice") {
+                paged = true;
+                break;
+            }
+        }
+        assert!(paged, "the page did not reach alice's phone");
+
         // Calling the GRUU reaches alice's node without a Fetch.
         let mut call = bob.call(&gruu).await.unwrap();
         bob.bye(&mut call).await.unwrap();
