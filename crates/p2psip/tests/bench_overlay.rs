@@ -3,50 +3,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::ffi::OsStr;
+use std::time::Duration;
 
 #[test]
 fn bench_overlay_runs_a_small_overlay() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bench.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_p2psip"))
-        .args([
-            "bench",
-            "overlay",
-            "--peers",
-            "5",
-            "--values",
-            "50",
-            "--no-opendht",
-            "--out",
-        ])
-        .arg(&out)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start p2psip bench");
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            // Our own child, by its handle; the bench's peers die with their pipes.
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("p2psip bench overlay took over 90 s");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        status.success(),
-        "bench failed: {stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = [
+        "bench",
+        "overlay",
+        "--peers",
+        "5",
+        "--values",
+        "50",
+        "--no-opendht",
+        "--out",
+    ];
+    let mut args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    args.push(out.as_os_str());
+    let (status, stdout, stderr) = common::run_bounded(&args, Duration::from_secs(90));
+    assert!(status.success(), "bench failed: {stdout}\n{stderr}");
     assert!(stdout.contains("put median"), "no table: {stdout}");
 
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();

@@ -3,32 +3,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::ffi::OsStr;
 use std::time::{Duration, Instant};
 
 #[test]
 fn the_demo_completes_a_call() {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_p2psip"))
-        .arg("demo")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run p2psip demo");
-    // Bounded: kill our own child if it hangs.
-    let limit = Duration::from_secs(120);
-    loop {
-        if child.try_wait().unwrap().is_some() || started.elapsed() > limit {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (status, stdout, stderr) = common::run_bounded(&[OsStr::new("demo")], Duration::from_secs(120));
     eprintln!("{stdout}");
-    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    assert!(status.success(), "demo failed:\n{stdout}\n{stderr}");
     for step in [
         "180 Ringing",
         "200 OK",

@@ -246,23 +246,17 @@ pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Resul
 /// the kernel picks the UDP port, which TCP may already use: try a few.
 async fn bind_phone_sockets(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), FrontendError> {
     let err = |addr| move |source| FrontendError::Bind { addr, source };
-    let attempts = if addr.port() == 0 { 16 } else { 1 };
-    let mut last = None;
-    for _ in 0..attempts {
+    let mut attempt = 1;
+    loop {
         let udp = UdpSocket::bind(addr).await.map_err(err(addr))?;
         let port = udp.local_addr().map_err(err(addr))?.port();
         let tcp_addr = SocketAddr::new(addr.ip(), port);
         match TcpListener::bind(tcp_addr).await {
             Ok(tcp) => return Ok((udp, tcp)),
-            Err(e) => {
-                last = Some(FrontendError::Bind {
-                    addr: tcp_addr,
-                    source: e,
-                })
-            }
+            Err(e) if addr.port() != 0 || attempt == 16 => return Err(err(tcp_addr)(e)),
+            Err(_) => attempt += 1,
         }
     }
-    Err(last.unwrap_or(FrontendError::NodeStopped))
 }
 
 fn unix_now() -> u64 {

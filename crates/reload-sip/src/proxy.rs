@@ -212,7 +212,6 @@ struct ServerTxn {
     /// Client branches (INVITE or other method) forked from this request.
     branches: Vec<ClientKey>,
     best: Option<Response>,
-    cancelled: bool,
     to_tag: String,
     /// Forget it then.
     expires: Instant,
@@ -454,7 +453,6 @@ impl Proxy {
             final_code: None,
             branches: Vec::new(),
             best: None,
-            cancelled: false,
             to_tag: random_token(),
             expires: now + TIMER_C + TIMER_64T1,
             retransmit: None,
@@ -1176,13 +1174,12 @@ impl Proxy {
         }
         let ok = req.response(200, "OK", Some(&random_token()));
         self.send(&from, ok.to_bytes());
-        let Some(txn) = self.servers.get_mut(&invite) else {
+        let Some(txn) = self.servers.get(&invite) else {
             return;
         };
         if txn.final_code.is_some() {
             return;
         }
-        txn.cancelled = true;
         let branches = txn.branches.clone();
         let looking_up = txn.looking_up;
         for b in branches {

@@ -281,3 +281,39 @@ impl Overlay {
         Proc::spawn(name, &args, &self.dir.path().join(format!("{name}.log")))
     }
 }
+
+/// Runs `p2psip ARGS` to the end, at most `limit` (then our own child is killed
+/// and the test fails), reading its output while it runs so that a full pipe
+/// cannot stall it. Returns the exit status, standard output and standard error.
+pub fn run_bounded(args: &[&std::ffi::OsStr], limit: Duration) -> (std::process::ExitStatus, String, String) {
+    use std::io::Read;
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start p2psip");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("p2psip {args:?} took over {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (status, out.join().unwrap(), err.join().unwrap())
+}
