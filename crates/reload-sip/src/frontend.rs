@@ -421,7 +421,7 @@ impl Shell {
                     match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
                         Ok(Ok(stream)) => {
                             let _ = stream.set_nodelay(true);
-                            spawn_stream(stream, to, inputs, false);
+                            spawn_stream(stream, to, inputs, false, None);
                         }
                         Ok(Err(e)) => fail(&inputs, to, e.to_string()).await,
                         Err(_) => fail(&inputs, to, "TCP connect timed out".into()).await,
@@ -433,7 +433,7 @@ impl Shell {
                 tokio::spawn(async move {
                     let attempt = tokio::time::timeout(CONNECT_TIMEOUT, connect_node(&usage, &tls, node)).await;
                     match attempt {
-                        Ok(Ok(stream)) => spawn_stream(stream, to, inputs, true),
+                        Ok(Ok(stream)) => spawn_stream(stream, to, inputs, true, None),
                         Ok(Err(why)) => fail(&inputs, to, why).await,
                         Err(_) => fail(&inputs, to, "connecting to the node timed out".into()).await,
                     }
@@ -554,7 +554,11 @@ async fn read_udp(socket: Arc<UdpSocket>, inputs: mpsc::Sender<Input>) {
 }
 
 async fn accept_tcp(listener: TcpListener, inputs: mpsc::Sender<Input>) {
+    let limit = inbound_limit();
     loop {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
         let Ok((stream, addr)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -564,14 +568,18 @@ async fn accept_tcp(listener: TcpListener, inputs: mpsc::Sender<Input>) {
             transport: Transport::Tcp,
             addr,
         };
-        spawn_stream(stream, peer, inputs.clone(), false);
+        spawn_stream(stream, peer, inputs.clone(), false, Some(permit));
     }
 }
 
 /// Phones over TLS (RFC 3261 §26.2): the front end's certificate, no client
 /// certificate; the phone proves who it is with digest authentication.
 async fn accept_phones_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcceptor, inputs: mpsc::Sender<Input>) {
+    let limit = inbound_limit();
     loop {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
         let Ok((tcp, addr)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -585,7 +593,7 @@ async fn accept_phones_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcc
                         transport: Transport::Tls,
                         addr,
                     };
-                    spawn_stream(stream, peer, inputs, false);
+                    spawn_stream(stream, peer, inputs, false, Some(permit));
                 }
                 _ => tracing::debug!(%addr, "phone TLS handshake failed"),
             }
@@ -594,7 +602,11 @@ async fn accept_phones_tls(listener: TcpListener, acceptor: tokio_rustls::TlsAcc
 }
 
 async fn accept_tls(listener: TcpListener, tls: TlsLinks, inputs: mpsc::Sender<Input>) {
+    let limit = inbound_limit();
     loop {
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            return;
+        };
         let Ok((tcp, remote)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
@@ -609,16 +621,26 @@ async fn accept_tls(listener: TcpListener, tls: TlsLinks, inputs: mpsc::Sender<I
             };
             let chain = peer_chain(stream.get_ref().1.peer_certificates());
             match tls.security().verify_peer(&chain, None) {
-                Ok((_, node)) => spawn_stream(stream, Peer::Node(node), inputs, true),
+                Ok((_, node)) => spawn_stream(stream, Peer::Node(node), inputs, true, Some(permit)),
                 Err(e) => tracing::info!(%remote, error = %e, "SIP TLS peer refused"),
             }
         });
     }
 }
 
+/// Most inbound connections (phones on TCP, phones on TLS, other nodes) open
+/// at once, each; more wait in the kernel's backlog until one closes.
+const MAX_INBOUND: usize = 1024;
+
+type Permit = tokio::sync::OwnedSemaphorePermit;
+
+fn inbound_limit() -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND))
+}
+
 /// Runs a connection: a reader that frames messages for the proxy and answers
 /// pings, a writer fed by a channel that pings when idle (`keepalive`).
-fn spawn_stream<S>(stream: S, peer: Peer, inputs: mpsc::Sender<Input>, keepalive: bool)
+fn spawn_stream<S>(stream: S, peer: Peer, inputs: mpsc::Sender<Input>, keepalive: bool, permit: Option<Permit>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -628,6 +650,8 @@ where
     let closed = tx.clone();
     let (p, i) = (peer.clone(), inputs.clone());
     tokio::spawn(async move {
+        // An inbound connection counts against the front end's limit while it lives.
+        let _permit = permit;
         let _ = i
             .send(Input::Connected {
                 peer: p.clone(),
