@@ -20,8 +20,13 @@
 //!   transmissions in all; then the link has failed. The next message waits for
 //!   the ack of the previous one plus 10 ms.
 //!
-//! The receiving side is the same for both: every data frame is acked at once with
-//! the bitmask of the 32 sequence numbers received before it (§6.6.2).
+//! The receiving side acks every data frame with the bitmask of the 32 sequence
+//! numbers received before it (§6.6.2). With simple reliability the ack goes at
+//! once: the stop-and-wait sender is waiting for it. On a stream the ack waits up
+//! to [`ACK_DELAY`] for a data frame going the other way and is written just before
+//! it, so the answer that usually follows a request carries the request's ack; one
+//! ack covers every frame that arrived meanwhile. See [`ACK_DELAY`] for why this
+//! departs from §6.6.2's "SHOULD immediately send an ACK".
 //!
 //! Duplicates: when an ack is lost, the sender retransmits a message the receiver
 //! already has, under a new sequence number, so the receiver cannot tell it from a
@@ -69,6 +74,23 @@ pub const ACK_GAP: Duration = Duration::from_millis(10);
 /// How long a suspect stream link is kept before it counts as failed (§6.6.5: "It
 /// is RECOMMENDED that such a connection be retained for 30 seconds").
 pub const STREAM_GRACE: Duration = Duration::from_secs(30);
+
+/// How long a stream link holds an ack back, waiting for a data frame to write it
+/// with (TCP's delayed acknowledgement, RFC 1122 §4.2.3.2, for the same reason).
+///
+/// §6.6.2 says a receiver SHOULD ack immediately. Over TLS/TCP the ack has one use,
+/// the RTT that sets the link-failure timeout of §6.6.5, and acking at once costs a
+/// write at the receiver and a wake-up at the sender for every message on every
+/// hop, which on a busy host is a good part of a hop's latency. Within this delay
+/// almost every request's ack rides on its answer. The delay adds at most 10 ms to
+/// an RTT sample, far inside the [`MIN_RTO`] floor of 200 ms, so no link is taken
+/// for suspect because of it. Simple reliability (DTLS) acks at once: there the
+/// sender waits for each ack before it sends again (§6.6.3.1).
+pub const ACK_DELAY: Duration = Duration::from_millis(10);
+
+/// Data frames a stream link receives before it acks without waiting for
+/// [`ACK_DELAY`]: well inside the 32 sequence numbers one ack's bitmask reports.
+const ACKS_HELD_AT_MOST: u32 = 16;
 
 /// Messages a simple-reliability link queues behind the one in flight before
 /// [`FramedLink::send`] refuses more with [`FramedError::QueueFull`].
@@ -266,6 +288,9 @@ pub struct FramedLink {
     awaiting_since: Option<Instant>,
     last_sent_sequence: Option<u32>,
     suspect_since: Option<Instant>,
+    /// The ack held back ([`ACK_DELAY`]): when it is due and how many data frames
+    /// it will cover. The ack itself is made when sent, for the newest frame.
+    held_ack: Option<(Instant, u32)>,
 }
 
 impl FramedLink {
@@ -291,6 +316,7 @@ impl FramedLink {
             awaiting_since: None,
             last_sent_sequence: None,
             suspect_since: None,
+            held_ack: None,
         }
     }
 
@@ -334,8 +360,10 @@ impl FramedLink {
         Ok(())
     }
 
-    /// Takes one whole frame off the link. A data frame's message comes back (and
-    /// its ack is queued for [`FramedLink::poll_frame`]); an ack gives `None`.
+    /// Takes one whole frame off the link. A data frame's message comes back and
+    /// its ack is queued for [`FramedLink::poll_frame`]: at once with simple
+    /// reliability, on a stream with the next data frame sent or after
+    /// [`ACK_DELAY`] ([`FramedLink::poll_timeout`] says when). An ack gives `None`.
     /// A message sent again under a new sequence number is returned again (see the
     /// module documentation).
     pub fn handle_frame(&mut self, now: Instant, frame: &[u8]) -> Result<Option<Vec<u8>>, FramedError> {
@@ -353,14 +381,18 @@ impl FramedLink {
         }
         match FramedMessage::from_bytes(frame)? {
             FramedMessage::Data { sequence, message } => {
-                // §6.6.2: ack at once, reporting the 32 frames received before this one.
-                let ack = FramedMessage::ack_for(sequence, self.received.iter().copied());
                 if self.received.len() == RECEIVED_HISTORY {
                     self.received.pop_front();
                 }
                 self.received.push_back(sequence);
-                if self.frames.len() < MAX_PENDING_FRAMES {
-                    self.frames.push_back(encode_ack(&ack));
+                match (self.reliability, self.held_ack) {
+                    // §6.6.2: ack at once; the sender waits for it (§6.6.3.1).
+                    (Reliability::SimpleReliability, _) => self.push_ack(),
+                    (Reliability::Stream, None) => self.held_ack = Some((now + ACK_DELAY, 1)),
+                    (Reliability::Stream, Some((due, held))) if held + 1 < ACKS_HELD_AT_MOST => {
+                        self.held_ack = Some((due, held + 1));
+                    }
+                    (Reliability::Stream, Some(_)) => self.push_ack(),
                 }
                 Ok(Some(message))
             }
@@ -368,6 +400,18 @@ impl FramedLink {
                 self.on_ack(now, ack_sequence, &ack.acknowledged());
                 Ok(None)
             }
+        }
+    }
+
+    /// Queues the ack of the newest data frame received, with the bitmask of the
+    /// 32 received before it (§6.6.2), and drops any held ack it replaces.
+    fn push_ack(&mut self) {
+        self.held_ack = None;
+        let Some(&newest) = self.received.back() else { return };
+        let earlier = self.received.iter().take(self.received.len() - 1).copied();
+        let ack = FramedMessage::ack_for(newest, earlier);
+        if self.frames.len() < MAX_PENDING_FRAMES {
+            self.frames.push_back(encode_ack(&ack));
         }
     }
 
@@ -393,11 +437,15 @@ impl FramedLink {
                 None if !self.queue.is_empty() => Some(self.send_not_before),
                 None => None,
             },
-            Reliability::Stream => match (self.suspect_since, self.awaiting_since) {
-                (Some(since), _) => Some(since + STREAM_GRACE),
-                (None, Some(since)) => Some(since + self.estimator.rto()),
-                (None, None) => None,
-            },
+            Reliability::Stream => {
+                let link = match (self.suspect_since, self.awaiting_since) {
+                    (Some(since), _) => Some(since + STREAM_GRACE),
+                    (None, Some(since)) => Some(since + self.estimator.rto()),
+                    (None, None) => None,
+                };
+                let ack = self.held_ack.map(|(due, _)| due);
+                link.into_iter().chain(ack).min()
+            }
         }
     }
 
@@ -415,6 +463,9 @@ impl FramedLink {
                 }
             }
             Reliability::Stream => {
+                if self.held_ack.is_some_and(|(due, _)| now >= due) {
+                    self.push_ack();
+                }
                 if let (false, Some(since)) = (self.suspect, self.awaiting_since)
                     && now >= since + self.estimator.rto()
                 {
@@ -467,6 +518,10 @@ impl FramedLink {
 
     /// Frames `message` under the next sequence number and queues it for writing.
     fn push_data(&mut self, now: Instant, message: &[u8]) -> u32 {
+        if self.held_ack.is_some() {
+            // The held ack goes out with this frame, in the same write.
+            self.push_ack();
+        }
         let sequence = self.next_sequence;
         self.next_sequence = sequence.wrapping_add(1);
         self.frames.push_back(encode_data(sequence, message));
@@ -695,7 +750,8 @@ mod tests {
         for seq in 0..40u32 {
             link.handle_frame(t0, &data(seq, b"")).expect("valid");
         }
-        let last = frames(&mut link).pop().expect("an ack per frame");
+        link.handle_timeout(t0 + ACK_DELAY);
+        let last = frames(&mut link).pop().expect("the held ack");
         // Frame 39's ack reports 38 down to 8 (bits 1..=31); 7 is 32 back.
         assert_eq!(
             decode(&last),
@@ -704,6 +760,56 @@ mod tests {
                 received: !1
             }
         );
+    }
+
+    #[test]
+    fn stream_holds_the_ack_for_the_next_data_frame() {
+        let t0 = Instant::now();
+        let mut link = FramedLink::new(Reliability::Stream, MAX, t0);
+        link.handle_frame(t0, &data(0, b"request")).expect("valid");
+        assert!(frames(&mut link).is_empty(), "no ack written on its own yet");
+        assert_eq!(link.poll_timeout(), Some(t0 + ACK_DELAY));
+        link.send(t0 + ms(2), b"answer".to_vec()).expect("sent");
+        let out = frames(&mut link);
+        assert_eq!(
+            out,
+            vec![ack(0, 0), data(0, b"answer")],
+            "the ack rides ahead of the data"
+        );
+        // Nothing held any more: only the RTO of the answer is pending.
+        assert_eq!(link.poll_timeout(), Some(t0 + ms(2) + DEFAULT_RTO));
+    }
+
+    #[test]
+    fn stream_acks_after_the_delay_with_one_ack_for_all_frames() {
+        let t0 = Instant::now();
+        let mut link = FramedLink::new(Reliability::Stream, MAX, t0);
+        for (i, seq) in [0u32, 1, 2].into_iter().enumerate() {
+            link.handle_frame(t0 + ms(i as u64), &data(seq, b"m")).expect("valid");
+        }
+        // The delay counts from the first frame held.
+        assert_eq!(link.poll_timeout(), Some(t0 + ACK_DELAY));
+        link.handle_timeout(t0 + ACK_DELAY - ms(1));
+        assert!(frames(&mut link).is_empty());
+        link.handle_timeout(t0 + ACK_DELAY);
+        assert_eq!(frames(&mut link), vec![ack(2, (1 << 1) | (1 << 2))]);
+        assert_eq!(link.poll_timeout(), None);
+        link.handle_timeout(t0 + ACK_DELAY * 2);
+        assert!(frames(&mut link).is_empty(), "an ack is sent once");
+    }
+
+    #[test]
+    fn stream_acks_without_waiting_once_16_frames_are_held() {
+        let t0 = Instant::now();
+        let mut link = FramedLink::new(Reliability::Stream, MAX, t0);
+        for seq in 0..15u32 {
+            link.handle_frame(t0, &data(seq, b"")).expect("valid");
+        }
+        assert!(frames(&mut link).is_empty());
+        link.handle_frame(t0, &data(15, b"")).expect("valid");
+        // Frames 0..=14 are bits 15..=1 of frame 15's ack.
+        assert_eq!(frames(&mut link), vec![ack(15, 0xffff & !1)]);
+        assert_eq!(link.poll_timeout(), None);
     }
 
     #[test]

@@ -8,6 +8,16 @@
 //! batch is on disk (redb syncs the file before `commit` returns), and a crash leaves
 //! either all of it or none of it.
 //!
+//! Replicas are the exception. [`RedbBackend::apply_lazily`] commits without the
+//! sync ([`Durability::None`]), and [`RedbBackend::sync`] later makes everything
+//! committed so far durable at once. The runtime uses it for batches that touch
+//! only values this peer holds as a replica (RFC 6940 §10.4): their StoreAns goes
+//! to the responsible peer, which holds the value durably and has already answered
+//! the storing node, so the replica's sync backs no acknowledgement anyone relies
+//! on. A crash loses at most the replicas taken since the last sync, as if the
+//! peer had failed a little earlier, and replica maintenance (§10.7.3) stores them
+//! again once the peer is back.
+//!
 //! After a crash redb repairs the file when it is next opened (it walks the trees and
 //! checks their checksums); the last batch whose `apply` returned is there.
 //!
@@ -116,6 +126,8 @@ impl fmt::Display for Location {
 pub struct RedbBackend {
     db: Database,
     location: Location,
+    /// Whether something was committed lazily since the last sync.
+    unsynced: bool,
 }
 
 impl fmt::Debug for RedbBackend {
@@ -191,8 +203,12 @@ impl RedbBackend {
 
     /// Creates the table if the database is new, so that reads never find it missing.
     fn with_database(db: Database, location: Location) -> Result<Self, RedbError> {
-        let backend = RedbBackend { db, location };
-        backend.write(|_| Ok(()))?;
+        let backend = RedbBackend {
+            db,
+            location,
+            unsynced: false,
+        };
+        backend.write(Durability::Immediate, |_| Ok(()))?;
         Ok(backend)
     }
 
@@ -234,9 +250,38 @@ impl RedbBackend {
         Ok(loaded)
     }
 
-    /// Runs `f` on the table in one write transaction and commits it durably.
-    /// Anything `f` did is rolled back if it fails.
-    fn write<F>(&self, f: F) -> Result<(), RedbError>
+    /// Applies the batch in one write transaction without syncing it to disk: it is
+    /// seen by reads at once and becomes durable with the next [`RedbBackend::sync`]
+    /// or durable [`StorageBackend::apply`]. For replicas only (see the
+    /// [module docs](self)).
+    pub fn apply_lazily(&mut self, changes: &[StorageChange]) -> Result<(), RedbError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.write(Durability::None, |table| put_all(table, changes))?;
+        self.unsynced = true;
+        Ok(())
+    }
+
+    /// Makes everything committed so far durable; does nothing (and costs no sync)
+    /// when nothing was committed lazily since the last sync.
+    pub fn sync(&mut self) -> Result<(), RedbError> {
+        if self.unsynced {
+            // A durable commit makes the lazy commits before it durable too.
+            self.write(Durability::Immediate, |_| Ok(()))?;
+            self.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Whether lazily committed changes wait for [`RedbBackend::sync`].
+    pub fn has_unsynced(&self) -> bool {
+        self.unsynced
+    }
+
+    /// Runs `f` on the table in one write transaction and commits it with
+    /// `durability`. Anything `f` did is rolled back if it fails.
+    fn write<F>(&self, durability: Durability, f: F) -> Result<(), RedbError>
     where
         F: FnOnce(&mut redb::Table<'_, &'static [u8], &'static [u8]>) -> Result<(), redb::StorageError>,
     {
@@ -246,8 +291,7 @@ impl RedbBackend {
         };
         let mut txn = self.db.begin_write().map_err(|e| write_err(e.into()))?;
         // Immediate is redb's default; say so, since acknowledgements depend on it.
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| write_err(e.into()))?;
+        txn.set_durability(durability).map_err(|e| write_err(e.into()))?;
         {
             let mut table = txn.open_table(RECORDS).map_err(|e| write_err(e.into()))?;
             // On error the transaction is dropped unfinished, which aborts it.
@@ -272,20 +316,29 @@ impl StorageBackend for RedbBackend {
         if changes.is_empty() {
             return Ok(());
         }
-        self.write(|table| {
-            for change in changes {
-                match change {
-                    StorageChange::Put { resource, record } => {
-                        table.insert(resource.as_bytes(), record.as_slice())?;
-                    }
-                    StorageChange::Remove { resource } => {
-                        table.remove(resource.as_bytes())?;
-                    }
-                }
-            }
-            Ok(())
-        })
+        self.write(Durability::Immediate, |table| put_all(table, changes))?;
+        // The sync covered the lazy commits before it too.
+        self.unsynced = false;
+        Ok(())
     }
+}
+
+/// Writes `changes` into `table`, in order.
+fn put_all(
+    table: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    changes: &[StorageChange],
+) -> Result<(), redb::StorageError> {
+    for change in changes {
+        match change {
+            StorageChange::Put { resource, record } => {
+                table.insert(resource.as_bytes(), record.as_slice())?;
+            }
+            StorageChange::Remove { resource } => {
+                table.remove(resource.as_bytes())?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Opens `path` for reading and writing, creating it (mode 0600 on Unix) if it does
@@ -407,7 +460,7 @@ mod tests {
         let mut b = RedbBackend::in_memory().expect("in-memory database");
         b.apply(&[put(1, b"before")]).expect("apply");
         // Make a batch fail half-way, in the code path `apply` uses.
-        let failed = b.write(|table| {
+        let failed = b.write(Durability::Immediate, |table| {
             table.insert(rid(1).as_bytes(), b"changed".as_slice())?;
             table.insert(rid(2).as_bytes(), b"new".as_slice())?;
             Err(redb::StorageError::Corrupted("injected failure".into()))
@@ -441,6 +494,30 @@ mod tests {
         drop(b);
         let b = RedbBackend::open(&path).expect("reopen again");
         assert_eq!(b.load().expect("load").len(), 2);
+    }
+
+    #[test]
+    fn lazy_commits_are_read_at_once_and_kept_once_synced() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("store.redb");
+        {
+            let mut b = RedbBackend::open(&path).expect("create");
+            assert!(!b.has_unsynced());
+            b.apply_lazily(&[put(1, b"replica")]).expect("lazy apply");
+            assert!(b.has_unsynced());
+            assert_eq!(b.load().expect("load"), vec![(rid(1), b"replica".to_vec())]);
+            b.sync().expect("sync");
+            assert!(!b.has_unsynced());
+            b.apply_lazily(&[put(2, b"second")]).expect("lazy apply");
+            // A durable batch makes the lazy ones before it durable as well.
+            b.apply(&[put(3, b"primary")]).expect("apply");
+            assert!(!b.has_unsynced());
+            b.apply_lazily(&[]).expect("empty");
+            assert!(!b.has_unsynced(), "an empty batch leaves nothing to sync");
+        }
+        let b = RedbBackend::open(&path).expect("reopen");
+        let keys: Vec<_> = b.load().expect("load").into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec![rid(1), rid(2), rid(3)]);
     }
 
     #[test]
@@ -500,7 +577,7 @@ mod tests {
             let mut b = RedbBackend::open(&path).expect("create");
             b.apply(&[put(1, b"one"), put(2, b"two")]).expect("apply");
             // Something other than this code wrote a 300-byte key.
-            b.write(|table| {
+            b.write(Durability::Immediate, |table| {
                 table.insert([7u8; 300].as_slice(), b"stray".as_slice())?;
                 Ok(())
             })

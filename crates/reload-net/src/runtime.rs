@@ -659,6 +659,7 @@ pub async fn start(cfg: RuntimeConfig) -> Result<(NodeHandle, tokio::task::JoinH
         replies: HashMap::new(),
         state: state_tx,
         leaving: None,
+        sync_due: None,
     };
     let task = tokio::spawn(driver.run(commands_rx, inbound_rx));
     Ok((
@@ -739,7 +740,12 @@ struct Driver {
     replies: HashMap<RequestId, oneshot::Sender<Result<Answer, Failure>>>,
     state: watch::Sender<State>,
     leaving: Option<(oneshot::Sender<()>, tokio::time::Instant)>,
+    /// When lazily committed replicas are to be synced.
+    sync_due: Option<tokio::time::Instant>,
 }
+
+/// How long replicas committed lazily wait at most for their sync.
+const REPLICA_SYNC: Duration = Duration::from_secs(1);
 
 /// How long a leaving node waits for its Leave requests to be answered.
 const LEAVE_GRACE: Duration = Duration::from_secs(2);
@@ -760,10 +766,7 @@ impl Driver {
             }
             let deadline = self.node.poll_timeout().map(|t| self.clock.instant(t));
             let leave_deadline = self.leaving.as_ref().map(|(_, d)| *d);
-            let wake = match (deadline, leave_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let wake = [deadline, leave_deadline, self.sync_due].into_iter().flatten().min();
             let timer = crate::link::sleep_until(wake);
             tokio::select! {
                 cmd = commands.recv(), if commands_open => match cmd {
@@ -777,9 +780,15 @@ impl Driver {
                 },
                 Some(conn) = inbound.recv() => self.link_up(conn, &report_tx),
                 Some(report) = reports.recv() => self.report(report, &report_tx),
-                () = timer => self.node.handle_timeout(self.clock.now()),
+                () = timer => {
+                    if self.sync_due.is_some_and(|due| tokio::time::Instant::now() >= due) && !self.sync_storage() {
+                        break;
+                    }
+                    self.node.handle_timeout(self.clock.now());
+                }
             }
         }
+        self.sync_storage();
         if let Some((reply, _)) = self.leaving.take() {
             let _ = reply.send(());
         }
@@ -850,12 +859,7 @@ impl Driver {
         // Actions can give the node more to send (a link that comes up again at
         // once, a link closed): go round until nothing is left.
         loop {
-            let changes = self.node.take_storage_changes();
-            if let (false, Some(backend)) = (changes.is_empty(), self.backend.as_mut())
-                && let Err(e) = backend.apply(&changes)
-            {
-                // Sending the acknowledgements now could lose acknowledged data.
-                tracing::error!(error = %e, "cannot persist stored values; stopping");
+            if !self.persist() {
                 return false;
             }
             while let Some(t) = self.node.poll_transmit() {
@@ -885,6 +889,47 @@ impl Driver {
             self.event(event);
         }
         true
+    }
+
+    /// Commits the node's storage changes. A batch that touches a value this peer
+    /// is responsible for is synced before anything goes out; a batch of replicas
+    /// only (§10.4) is committed lazily and synced within [`REPLICA_SYNC`] (see
+    /// reload-net's persist module for why). False if the node must stop.
+    fn persist(&mut self) -> bool {
+        let changes = self.node.take_storage_changes();
+        let Some(backend) = self.backend.as_mut().filter(|_| !changes.is_empty()) else {
+            return true;
+        };
+        let primary = changes.iter().any(|c| self.node.is_responsible(c.resource()));
+        let result = if primary {
+            backend.apply(&changes)
+        } else {
+            backend.apply_lazily(&changes)
+        };
+        if let Err(e) = result {
+            // Sending the acknowledgements now could lose acknowledged data.
+            tracing::error!(error = %e, "cannot persist stored values; stopping");
+            return false;
+        }
+        if backend.has_unsynced() {
+            self.sync_due
+                .get_or_insert_with(|| tokio::time::Instant::now() + REPLICA_SYNC);
+        } else {
+            self.sync_due = None;
+        }
+        true
+    }
+
+    /// Makes lazily committed replicas durable. False if the node must stop.
+    fn sync_storage(&mut self) -> bool {
+        self.sync_due = None;
+        match self.backend.as_mut().map(RedbBackend::sync) {
+            Some(Err(e)) => {
+                tracing::error!(error = %e, "cannot persist stored values; stopping");
+                false
+            }
+            _ => true,
+        }
     }
 
     fn event(&mut self, event: Event) {

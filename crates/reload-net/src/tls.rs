@@ -294,7 +294,7 @@ impl TlsLinks {
 
     fn spawn_link<S>(&self, stream: S, peer: NodeId, remote: SocketAddr, outbound: bool) -> LinkConn
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        S: RecordStream + Send + 'static,
     {
         let (send_tx, send_rx) = mpsc::channel(SEND_QUEUE);
         let (event_tx, event_rx) = mpsc::channel(SEND_QUEUE);
@@ -322,31 +322,33 @@ fn peer_chain(certs: Option<&[CertificateDer<'static>]>) -> Vec<Vec<u8>> {
     certs.unwrap_or_default().iter().map(|c| c.as_ref().to_vec()).collect()
 }
 
+/// Bytes a link reads at a time (rustls's own read size), and the receive
+/// buffer an idle link keeps.
+const READ_SIZE: usize = 4096;
+
+/// Messages queued for a link that are framed and written together at most.
+const BATCH: usize = 32;
+
 /// Moves frames between a byte stream and the link's channels until either side
 /// ends; returns why.
 async fn run_stream<S>(
-    stream: S,
+    mut stream: S,
     max_message_size: usize,
     mut outgoing: mpsc::Receiver<Vec<u8>>,
     events: &mpsc::Sender<LinkEvent>,
 ) -> LinkClosed
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: RecordStream,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
     let mut framed = FramedLink::new(Reliability::Stream, max_message_size, Instant::now());
-    let mut buf: Vec<u8> = Vec::with_capacity(16 * 1024);
-    let mut chunk = vec![0u8; 16 * 1024];
+    // Bytes read but not yet cut into frames. It grows only as far as the frame
+    // being read needs and gives the space back once empty: a peer holds dozens of
+    // mostly idle links, so what each keeps idle is most of a peer's memory.
+    let mut buf: Vec<u8> = Vec::new();
     // The largest frame a well-behaved peer sends (§6.6: max-message-size).
     let max_frame = max_message_size + reload_wire::framing::DATA_FRAME_OVERHEAD;
     loop {
-        // Write whatever the framing layer queued (data frames and acks).
-        while let Some(frame) = framed.poll_frame() {
-            if let Err(e) = wr.write_all(&frame).await {
-                return LinkClosed::Io(e.to_string());
-            }
-        }
-        if let Err(e) = wr.flush().await {
+        if let Err(e) = write_frames(&mut stream, &mut framed).await {
             return LinkClosed::Io(e.to_string());
         }
         while let Some(ev) = framed.poll_event() {
@@ -363,22 +365,29 @@ where
         }
         let deadline = framed.poll_timeout().map(tokio::time::Instant::from_std);
         let timer = crate::link::sleep_until(deadline);
+        if buf.is_empty() && buf.capacity() > READ_SIZE {
+            buf = Vec::new();
+        }
+        buf.reserve(READ_SIZE);
         tokio::select! {
             msg = outgoing.recv() => match msg {
                 Some(m) => {
-                    if let Err(e) = framed.send(Instant::now(), m) {
-                        tracing::debug!(error = %e, "message not sent");
+                    // Take what else is already queued too, so it goes out in one write.
+                    let now = Instant::now();
+                    for m in std::iter::once(m).chain(std::iter::from_fn(|| outgoing.try_recv().ok()).take(BATCH)) {
+                        if let Err(e) = framed.send(now, m) {
+                            tracing::debug!(error = %e, "message not sent");
+                        }
                     }
                 }
                 None => {
-                    let _ = wr.shutdown().await;
+                    let _ = stream.shutdown().await;
                     return LinkClosed::Local;
                 }
             },
-            read = rd.read(&mut chunk) => match read {
+            read = stream.read_buf(&mut buf) => match read {
                 Ok(0) => return LinkClosed::Remote,
-                Ok(n) => {
-                    buf.extend_from_slice(&chunk[..n]);
+                Ok(_) => {
                     if let Err(reason) = cut_frames(&mut buf, max_frame, &mut framed, events).await {
                         return reason;
                     }
@@ -388,6 +397,50 @@ where
             () = timer => framed.handle_timeout(Instant::now()),
         }
     }
+}
+
+/// A TLS stream whose session takes records to send without writing each to the
+/// socket at once, so that several go out in one write.
+pub(crate) trait RecordStream: AsyncRead + AsyncWrite + Unpin {
+    /// Encrypts what it can of `data` into the session's outgoing buffer as
+    /// records of their own, without writing to the socket; returns how many bytes
+    /// it took, 0 when the buffer is full (rustls holds at most 64 KiB).
+    fn queue_records(&mut self, data: &[u8]) -> std::io::Result<usize>;
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> RecordStream for tokio_rustls::client::TlsStream<IO> {
+    fn queue_records(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        std::io::Write::write(&mut self.get_mut().1.writer(), data)
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> RecordStream for tokio_rustls::server::TlsStream<IO> {
+    fn queue_records(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        std::io::Write::write(&mut self.get_mut().1.writer(), data)
+    }
+}
+
+/// Writes whatever the framing layer queued (data frames and acks) in one system
+/// call where it can: a held ack and the answer it rides with reach the far end
+/// together and wake it once. Each frame is a TLS record of its own, because
+/// Wireshark's RELOAD dissector reads one frame from each record.
+async fn write_frames<S: RecordStream>(stream: &mut S, framed: &mut FramedLink) -> std::io::Result<()> {
+    let mut queued = false;
+    while let Some(frame) = framed.poll_frame() {
+        let mut rest = frame.as_slice();
+        while !rest.is_empty() {
+            match stream.queue_records(rest)? {
+                // The session's buffer is full: write it out, then go on.
+                0 => stream.flush().await?,
+                n => rest = &rest[n..],
+            }
+            queued = true;
+        }
+    }
+    if queued {
+        stream.flush().await?;
+    }
+    Ok(())
 }
 
 /// Takes every whole frame off the front of `buf` and hands its message up.
