@@ -1154,7 +1154,9 @@ fn run_overlay(args: OverlayArgs) -> Result<()> {
     let ticks = clock_ticks();
     let loadavg_start = loadavg();
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // One thread, as `p2psip client` runs by default: the putter and the getter
+    // are the client nodes a phone's node would be.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;

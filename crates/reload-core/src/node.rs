@@ -244,6 +244,9 @@ pub struct Node<T: Topology = Chord> {
     store: DataStore,
     /// For each Resource-ID this peer is responsible for, the successors that have it.
     replicated_to: HashMap<ResourceId, Vec<NodeId>>,
+    /// Replica Stores made while answering a Store, sent once the answer is queued
+    /// (§10.4): successor, body, certificates to carry.
+    replications_due: Vec<(NodeId, MessageBody, Vec<reload_wire::GenericCertificate>)>,
     /// Failed replica stores per Resource-ID since the last that succeeded.
     replica_retries: HashMap<ResourceId, u32>,
     /// Whether a [`Timer::ReplicaRetry`] is pending.
@@ -300,6 +303,7 @@ impl<T: Topology> Node<T> {
             partition_probe_pending: false,
             store,
             replicated_to: HashMap::new(),
+            replications_due: Vec::new(),
             replica_retries: HashMap::new(),
             replica_retry_scheduled: false,
             applications: HashMap::new(),
@@ -1127,6 +1131,12 @@ impl<T: Topology> Node<T> {
                     .insert(header.transaction_id, (now + self.cfg.request_lifetime, bytes));
             }
         }
+        // §10.4: "return a success response. It MUST then send a Store request to
+        // its successor": the answer is queued first, so it leaves first.
+        for (succ, body, certs) in std::mem::take(&mut self.replications_due) {
+            self.stats.replica_stores_sent += 1;
+            self.send_request_with(now, vec![Destination::node(succ)], body, certs, Purpose::Replicate);
+        }
         // An Attach with send_update from a node already linked to us (a joining
         // node whose bootstrap peer is its admitting peer): no new link will come
         // up to carry the Update (§6.5.1.1), so send it now, after the answer.
@@ -1537,9 +1547,7 @@ impl<T: Topology> Node<T> {
                 replica_number: (i + 1) as u8,
                 kind_data,
             });
-            self.stats.replica_stores_sent += 1;
-            let certs = certificates.to_vec();
-            self.send_request_with(now, vec![Destination::node(*succ)], body, certs, Purpose::Replicate);
+            self.replications_due.push((*succ, body, certificates.to_vec()));
         }
         successors
     }

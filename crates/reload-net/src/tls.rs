@@ -192,6 +192,11 @@ impl TlsLinks {
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain, key())
             .map_err(tls_setup)?;
+        // Resumption for as many peers as a peer has links, not rustls's default of
+        // 256 (the caches are allocated whole, and a peer has dozens of links).
+        client.resumption = rustls::client::Resumption::in_memory_sessions(SESSION_CACHE);
+        server.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
+        server.send_tls13_tickets = 1;
         if let Some(k) = keylog {
             client.key_log = k.clone();
             server.key_log = k;
@@ -321,6 +326,9 @@ fn tls_setup(e: rustls::Error) -> LinkError {
 fn peer_chain(certs: Option<&[CertificateDer<'static>]>) -> Vec<Vec<u8>> {
     certs.unwrap_or_default().iter().map(|c| c.as_ref().to_vec()).collect()
 }
+
+/// TLS sessions remembered for resumption, each way.
+const SESSION_CACHE: usize = 64;
 
 /// Bytes a link reads at a time (rustls's own read size), and the receive
 /// buffer an idle link keeps.
