@@ -708,7 +708,7 @@ async fn front_end(
             accounts,
             signers,
             trusted: Vec::new(),
-            domains: vec![OVERLAY.to_owned()],
+            domains: reload_sip::usage::DomainRestriction::OverlayOnly(OVERLAY.to_ascii_lowercase()),
             realm: OVERLAY.to_owned(),
             outbound_proxy: None,
         },

@@ -10,7 +10,7 @@ use reload_net::runtime::NodeHandle;
 use reload_net::security::LinkSecurity;
 use reload_net::tls::TlsLinks;
 use reload_sip::frontend::{self, Frontend, FrontendConfig};
-use reload_sip::usage::SipUsage;
+use reload_sip::usage::{DomainRestriction, SipUsage};
 
 /// The SIP front end's settings.
 #[derive(Args, Clone, Debug, Default)]
@@ -87,7 +87,8 @@ pub async fn start(
         signers.insert(aor, signer);
     }
     let overlay = &configuration.instance_name;
-    let usage = SipUsage::new(handle.clone(), overlay, Vec::new()).map_err(|e| anyhow!("{e}"))?;
+    let domains = served_domains(configuration)?;
+    let usage = SipUsage::with_restriction(handle.clone(), domains.clone());
     let max = usize::try_from(configuration.max_message_size).unwrap_or(usize::MAX);
     let tls = TlsLinks::new(security, max).context("setting up TLS for SIP between nodes")?;
     let phones_tls = match (&args.sip_tls, &args.sip_tls_cert, &args.sip_tls_key) {
@@ -106,13 +107,28 @@ pub async fn start(
             accounts,
             signers,
             trusted: args.sip_trusted.clone(),
-            domains: vec![overlay.to_ascii_lowercase()],
+            domains,
             realm: overlay.clone(),
             outbound_proxy: args.outbound_proxy,
         },
     )
     .await?;
     Ok(Some(front))
+}
+
+/// The AOR domains the overlay serves, as its configuration document's
+/// SIP-REGISTRATION Kind says (RFC 7904 §3.4): without a `<sip:domain-restriction>`
+/// element, any; with `enable="false"`, the overlay's own name; with
+/// `enable="true"`, the domains its patterns match.
+fn served_domains(configuration: &reload_enroll::config::Configuration) -> anyhow::Result<DomainRestriction> {
+    let element = configuration
+        .required_kinds
+        .iter()
+        .find(|k| k.id == reload_sip::usage::SIP_REGISTRATION)
+        .and_then(|k| k.domain_restriction.as_ref())
+        .map(|r| (r.enable, r.patterns.as_slice()));
+    DomainRestriction::from_config(element, &configuration.instance_name)
+        .map_err(|e| anyhow!("the configuration's SIP domain restriction: {e}"))
 }
 
 /// The TLS server configuration phones see: a certificate chain and key from

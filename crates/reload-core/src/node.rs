@@ -27,7 +27,7 @@ use crate::crypto::MessageCrypto;
 use crate::fragmentation::{self, Reassembler};
 use crate::ring;
 use crate::stats::Stats;
-use crate::storage::{DataStore, RestoreSummary, Signer, StorageChange, StoreError, access};
+use crate::storage::{DataStore, DomainRestriction, RestoreSummary, Signer, StorageChange, StoreError, access};
 use crate::time::Time;
 use crate::topology::{Interest, Topology};
 
@@ -1410,6 +1410,14 @@ impl<T: Topology> Node<T> {
                 };
                 if !access::permits(policy, &req.resource, &v.value, &value_signer) {
                     return forbidden("the value's signer may not write here (access policy)");
+                }
+                // RFC 7904 §3.3: the AOR, the user name the policy tied to the
+                // Resource-ID, must be in a domain the overlay serves (§3.4).
+                let restriction = self.cfg.kinds.domain_restriction(kd.kind);
+                if *restriction != DomainRestriction::Any
+                    && !value_signer.user.as_deref().is_some_and(|u| restriction.admits_name(u))
+                {
+                    return forbidden("the AOR's domain is not one this overlay serves (RFC 7904 §3.4)");
                 }
                 if !replica && !access::permits(policy, &req.resource, &v.value, sender) {
                     return forbidden("the request's signer may not write here (access policy)");

@@ -24,7 +24,8 @@ use reload_wire::{DataModel, KindId};
 
 use crate::accounts::{AccountError, Accounts};
 use crate::config::{
-    ConfigDocument, ConfigError, ConfigSigner, ConfigTrust, Configuration, KindSpec, LinkProtocol, MAX_DOCUMENT_SIZE,
+    ConfigDocument, ConfigError, ConfigSigner, ConfigTrust, Configuration, DomainRestrictionSpec, KindSpec,
+    LinkProtocol, MAX_DOCUMENT_SIZE,
 };
 use crate::files::{
     FileError, PEM_CERTIFICATE, PEM_PRIVATE_KEY, PRIVATE_FILE, PUBLIC_FILE, create_private_dir, pem_encode,
@@ -147,6 +148,9 @@ pub const DATA_KIND: KindId = KindId(0xF000_0001);
 
 /// The Kinds every p2psip overlay requires: SIP-REGISTRATION (RFC 7904), RFC
 /// 6940's own, and the general data Kind ([`DATA_KIND`]), with the limits p2psip uses.
+/// SIP-REGISTRATION admits AORs of the overlay's own name only
+/// (`<sip:domain-restriction enable="false"/>`, RFC 7904 §3.4): users are enrolled
+/// as `user@overlay`, and other domains go to conventional SIP.
 pub fn default_kinds() -> Vec<KindSpec> {
     let mut kinds: Vec<KindSpec> = [
         ("SIP-REGISTRATION", 16, 2048),
@@ -157,6 +161,12 @@ pub fn default_kinds() -> Vec<KindSpec> {
     .into_iter()
     .filter_map(|(name, count, size)| KindSpec::registered(name, count, size))
     .collect();
+    for kind in kinds.iter_mut().filter(|k| k.id == KindId::SIP_REGISTRATION) {
+        kind.domain_restriction = Some(DomainRestrictionSpec {
+            enable: false,
+            patterns: Vec::new(),
+        });
+    }
     kinds.push(KindSpec::private(
         DATA_KIND.0,
         DataModel::Single,

@@ -1,13 +1,15 @@
 //! The configuration documents p2psip writes validate against the RELAX NG grammar
-//! of RFC 6940 §11.1.1 (grammar/reload-config.rng), checked by xmllint; broken
-//! documents do not. Needs xmllint (Debian package libxml2-utils).
+//! of RFC 6940 §11.1.1, with RFC 7904 §3.4's `<sip:domain-restriction>`
+//! (grammar/reload-config.rng), checked by xmllint; broken documents do not. Needs xmllint (Debian package libxml2-utils).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::Command;
 
 use reload_core::storage::AccessPolicy;
-use reload_enroll::config::{ConfigDocument, ConfigSigner, Configuration, KindSpec, LinkProtocol, NS_BASE};
+use reload_enroll::config::{
+    ConfigDocument, ConfigSigner, Configuration, DomainRestrictionSpec, KindSpec, LinkProtocol, NS_BASE, NS_SIP,
+};
 use reload_trust::{KeyType, NodeIdDigest, PrivateKey, TestCa, Validity};
 use reload_wire::{DataModel, NodeId};
 
@@ -43,6 +45,16 @@ fn ca() -> (TestCa, ConfigSigner) {
     let ca = TestCa::with_key("overlay.example.org", key, Validity::from_now(86_400)).unwrap();
     let signer = ConfigSigner::new(signer_key, vec![ca.root_der().to_vec()]).unwrap();
     (ca, signer)
+}
+
+/// SIP-REGISTRATION with an RFC 7904 §3.4 `<sip:domain-restriction>`.
+fn sip_registration(enable: bool, patterns: &[&str]) -> KindSpec {
+    let mut k = KindSpec::registered("SIP-REGISTRATION", 16, 1024).unwrap();
+    k.domain_restriction = Some(DomainRestrictionSpec {
+        enable,
+        patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
+    });
+    k
 }
 
 fn base(ca: &TestCa) -> Configuration {
@@ -109,6 +121,19 @@ fn our_documents_validate_against_the_rfc_grammar() {
     everything.kind_signers = vec![NodeId([2; 16])];
     everything.bad_nodes = vec![NodeId([3; 16])];
     everything.mandatory_extensions = vec![NS_BASE.into()];
+    everything.required_kinds[0] = sip_registration(true, &[r"dht\.example\.com", r"[a-z]+&<co>\.example"]);
+
+    let mut restricted = base(&ca);
+    restricted.required_kinds = vec![
+        sip_registration(true, &[r"dht\.example\.com", r".*\.my\.example"]),
+        KindSpec::registered("TURN-SERVICE", 1, 100).unwrap(),
+    ];
+
+    let mut restricted_to_overlay = base(&ca);
+    restricted_to_overlay.required_kinds = vec![sip_registration(false, &[])];
+
+    let mut enabled_without_patterns = base(&ca);
+    enabled_without_patterns.required_kinds = vec![sip_registration(true, &[])];
 
     let documents = [
         ("tls.xml", tls.to_document(Some(&signer)).unwrap()),
@@ -122,6 +147,16 @@ fn our_documents_validate_against_the_rfc_grammar() {
         ("kinds.xml", kinds.to_document(Some(&signer)).unwrap()),
         ("kinds-unsigned.xml", kinds.to_document(None).unwrap()),
         ("everything.xml", everything.to_document(Some(&signer)).unwrap()),
+        ("domain-restriction.xml", restricted.to_document(Some(&signer)).unwrap()),
+        ("domain-restriction-unsigned.xml", restricted.to_document(None).unwrap()),
+        (
+            "domain-restriction-overlay-only.xml",
+            restricted_to_overlay.to_document(Some(&signer)).unwrap(),
+        ),
+        (
+            "domain-restriction-no-patterns.xml",
+            enabled_without_patterns.to_document(Some(&signer)).unwrap(),
+        ),
     ];
     for (name, xml) in &documents {
         let path = write(dir.path(), name, xml);
@@ -189,4 +224,117 @@ fn broken_documents_fail_the_grammar() {
             "{name} parsed but must not"
         );
     }
+}
+
+#[test]
+fn broken_domain_restrictions_fail_the_grammar() {
+    let (ca, signer) = ca();
+    let dir = tempfile::tempdir().unwrap();
+    let mut restricted = base(&ca);
+    restricted.required_kinds = vec![
+        sip_registration(true, &[r"dht\.example\.com", r".*\.my\.example"]),
+        KindSpec::registered("TURN-SERVICE", 1, 100).unwrap(),
+    ];
+    let good = restricted.to_document(Some(&signer)).unwrap();
+    let path = write(dir.path(), "good.xml", &good);
+    xmllint(&path).unwrap();
+    let open = format!("<sip:domain-restriction xmlns:sip=\"{NS_SIP}\" enable=\"true\">");
+    assert!(good.contains(&open), "{good}");
+
+    let broken = [
+        (
+            "enable-not-a-boolean",
+            good.replacen("enable=\"true\"", "enable=\"maybe\"", 1),
+        ),
+        (
+            "unknown-child",
+            good.replacen("<sip:pattern>", "<sip:frob/><sip:pattern>", 1),
+        ),
+        (
+            "pattern-in-base-namespace",
+            good.replacen("<sip:pattern>dht", "<pattern>dht", 1)
+                .replacen(r"com</sip:pattern>", "com</pattern>", 1),
+        ),
+        (
+            "text-in-restriction",
+            good.replacen(&open, &format!("{open}dht.example.com"), 1),
+        ),
+        (
+            "twice",
+            good.replacen(
+                "</max-size>\n",
+                &format!("</max-size>\n<sip:domain-restriction xmlns:sip=\"{NS_SIP}\" enable=\"false\"/>\n"),
+                1,
+            ),
+        ),
+        (
+            "unknown-sip-element-in-kind",
+            good.replacen(
+                "</max-size>\n",
+                &format!("</max-size>\n<sip:frob xmlns:sip=\"{NS_SIP}\"/>\n"),
+                1,
+            ),
+        ),
+        (
+            "sip-element-in-configuration",
+            good.replacen(
+                "<no-ice>",
+                &format!("<sip:domain-restriction xmlns:sip=\"{NS_SIP}\" enable=\"false\"/><no-ice>"),
+                1,
+            ),
+        ),
+    ];
+    for (name, xml) in &broken {
+        assert_ne!(xml, &good, "{name}: the edit did not apply");
+        let path = write(dir.path(), &format!("{name}.xml"), xml);
+        assert!(xmllint(&path).is_err(), "{name} validated but must not:\n{xml}");
+        assert!(
+            ConfigDocument::parse(xml.as_bytes()).is_err(),
+            "{name} parsed but must not"
+        );
+    }
+
+    // Valid against the grammar, refused by the reader: RFC 7904 §3.4 gives the
+    // element to SIP-REGISTRATION only, and patterns only under enable="true".
+    let on_turn = good
+        .replacen(&open, "", 1)
+        .replacen("</sip:domain-restriction>", "", 1)
+        .replacen(r"<sip:pattern>dht\.example\.com</sip:pattern>", "", 1)
+        .replacen(r"<sip:pattern>.*\.my\.example</sip:pattern>", "", 1)
+        .replacen(
+            "<max-node-multiple>",
+            &format!("<sip:domain-restriction xmlns:sip=\"{NS_SIP}\" enable=\"false\"/><max-node-multiple>"),
+            1,
+        );
+    let patterns_when_disabled = good.replacen("enable=\"true\"", "enable=\"false\"", 1);
+    for (name, xml, reason) in [
+        ("on-turn-service", on_turn, "not for TURN-SERVICE"),
+        ("patterns-when-disabled", patterns_when_disabled, "but enable is false"),
+    ] {
+        assert_ne!(xml, good, "{name}: the edit did not apply");
+        let path = write(dir.path(), &format!("{name}.xml"), &xml);
+        if let Err(report) = xmllint(&path) {
+            panic!("{name} does not validate:\n{report}\n{xml}");
+        }
+        let err = ConfigDocument::parse(xml.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains(reason), "{name}: {err}\n{xml}");
+    }
+
+    // The RFC's grammar requires enable; its text reads a missing one as false, and
+    // so does the reader.
+    let no_enable = good
+        .replacen(" enable=\"true\"", "", 1)
+        .replacen(r"<sip:pattern>dht\.example\.com</sip:pattern>", "", 1)
+        .replacen(r"<sip:pattern>.*\.my\.example</sip:pattern>", "", 1);
+    let path = write(dir.path(), "no-enable.xml", &no_enable);
+    assert!(xmllint(&path).is_err(), "no-enable validated:\n{no_enable}");
+    let doc = ConfigDocument::parse(no_enable.as_bytes()).unwrap();
+    let kinds = &doc.entry(None).unwrap().configuration().required_kinds;
+    assert_eq!(
+        kinds[0].domain_restriction,
+        Some(DomainRestrictionSpec {
+            enable: false,
+            patterns: vec![]
+        })
+    );
 }

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use reload_core::storage::DomainRestriction;
 use reload_net::tls::TlsLinks;
 use reload_wire::NodeId;
 use rustls::pki_types::ServerName;
@@ -54,7 +55,7 @@ pub struct FrontendConfig {
     /// the overlay without a digest challenge (gateway mode).
     pub trusted: Vec<std::net::IpAddr>,
     /// The domains the overlay serves.
-    pub domains: Vec<String>,
+    pub domains: DomainRestriction,
     /// The digest realm (the overlay's name).
     pub realm: String,
     /// Where requests for other domains go.
@@ -200,7 +201,7 @@ pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Resul
     let proxy = Proxy::new(
         ProxyConfig {
             node_id,
-            domains: cfg.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+            domains: cfg.domains.clone(),
             udp: udp_addr,
             tcp: tcp_addr,
             tls: tls_addr,

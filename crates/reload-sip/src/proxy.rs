@@ -19,6 +19,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use reload_core::storage::DomainRestriction;
 use reload_wire::NodeId;
 
 use crate::digest::DigestServer;
@@ -168,8 +169,8 @@ pub enum Output {
 pub struct ProxyConfig {
     /// This node.
     pub node_id: NodeId,
-    /// The domains whose AORs the overlay serves (RFC 7904 §3.4), lowercase.
-    pub domains: Vec<String>,
+    /// The domains whose AORs the overlay serves (RFC 7904 §3.4).
+    pub domains: DomainRestriction,
     /// The front end's UDP address, for Via and Record-Route.
     pub udp: SocketAddr,
     /// The front end's TCP address.
@@ -679,8 +680,7 @@ impl Proxy {
     }
 
     fn serves(&self, domain: &str) -> bool {
-        let domain = domain.to_ascii_lowercase();
-        self.cfg.domains.contains(&domain)
+        self.cfg.domains.admits_domain(domain)
     }
 
     /// The outcome of an [`Output::Store`] or [`Output::Remove`].

@@ -21,7 +21,7 @@ fn proxy(now: Instant) -> Proxy {
     Proxy::new(
         ProxyConfig {
             node_id: NodeId([7; 16]),
-            domains: vec![DOMAIN.into()],
+            domains: DomainRestriction::OverlayOnly(DOMAIN.to_ascii_lowercase()),
             udp: "127.0.0.1:5060".parse().expect("addr"),
             tcp: "127.0.0.1:5060".parse().expect("addr"),
             tls: None,

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use reload_core::Failure;
 use reload_core::ring::hash_resource_name;
 use reload_core::storage::{AccessPolicy, KindDef};
+pub use reload_core::storage::{DomainPattern, DomainRestriction, PatternError};
 use reload_net::runtime::{NodeHandle, RequestError, RuntimeError, UserSigner};
 use reload_wire::{
     ApplicationId, DataModel, DataValue, Decode, Destination, Encode, FetchReq, KindId, MessageBody, ModelSpecifier,
@@ -190,219 +191,6 @@ pub fn aor_resource(aor: &str) -> ResourceId {
     hash_resource_name(aor.as_bytes())
 }
 
-// ----- domain restrictions (RFC 7904 §3.4) -----
-
-/// Why a domain pattern is not understood.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("domain pattern {pattern:?}: {why}")]
-pub struct PatternError {
-    /// The pattern.
-    pub pattern: String,
-    /// What is wrong with it.
-    pub why: &'static str,
-}
-
-/// One admissible domain: an exact domain name (`dht.example.com`), a glob for
-/// its subdomains (`*.my.example`), or a POSIX extended regular expression as
-/// RFC 7904 §3.4 writes them (`dht\.example\.com`, `.*\.my\.example`), matched
-/// against the whole domain, ignoring case. Of the ERE syntax, literals, `\`
-/// escapes, `.`, bracket expressions, the `*`, `+` and `?` quantifiers, `|`
-/// between whole alternatives and the `^`/`$` anchors are understood; groups and
-/// bounds are refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DomainPattern {
-    source: String,
-    kind: PatternKind,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum PatternKind {
-    Exact(String),
-    Subdomains(String),
-    Regex(Vec<Vec<Piece>>),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Atom {
-    Any,
-    Char(char),
-    Class { negated: bool, ranges: Vec<(char, char)> },
-}
-
-impl Atom {
-    fn matches(&self, c: char) -> bool {
-        match self {
-            Atom::Any => true,
-            Atom::Char(x) => *x == c,
-            Atom::Class { negated, ranges } => ranges.iter().any(|(a, b)| (*a..=*b).contains(&c)) != *negated,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Piece {
-    atom: Atom,
-    min: usize,
-    max: Option<usize>,
-}
-
-impl DomainPattern {
-    /// Reads a pattern (see the type's documentation).
-    pub fn new(pattern: &str) -> Result<Self, PatternError> {
-        let err = |why| PatternError {
-            pattern: pattern.to_owned(),
-            why,
-        };
-        let p = pattern.trim();
-        if p.is_empty() {
-            return Err(err("empty"));
-        }
-        let kind = if let Some(suffix) = p.strip_prefix("*.") {
-            if suffix.contains(['*', '\\', '[', '|', '(', '+', '?']) {
-                return Err(err("a '*.' glob is followed by a plain domain"));
-            }
-            PatternKind::Subdomains(format!(".{}", suffix.to_ascii_lowercase()))
-        } else if p.contains(['\\', '*', '+', '?', '[', '|', '^', '$', '(', ')', '{', '}']) {
-            PatternKind::Regex(compile(&p.to_lowercase()).map_err(err)?)
-        } else {
-            PatternKind::Exact(p.to_ascii_lowercase())
-        };
-        Ok(DomainPattern {
-            source: pattern.to_owned(),
-            kind,
-        })
-    }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-
-    /// Whether `domain` matches, ignoring case.
-    pub fn matches(&self, domain: &str) -> bool {
-        let domain = domain.to_lowercase();
-        match &self.kind {
-            PatternKind::Exact(d) => *d == domain,
-            PatternKind::Subdomains(suffix) => domain.len() > suffix.len() && domain.ends_with(suffix.as_str()),
-            PatternKind::Regex(branches) => {
-                let chars: Vec<char> = domain.chars().collect();
-                // Domain names are short (255 bytes); longer input never matches.
-                chars.len() <= 255 && branches.iter().any(|b| match_pieces(b, &chars))
-            }
-        }
-    }
-}
-
-fn compile(p: &str) -> Result<Vec<Vec<Piece>>, &'static str> {
-    let mut branches: Vec<Vec<Piece>> = vec![Vec::new()];
-    let mut chars = p.chars().peekable();
-    let mut at_start = true;
-    while let Some(c) = chars.next() {
-        let atom = match c {
-            '^' if at_start => continue,
-            '$' if chars.peek().is_none_or(|n| *n == '|') => continue,
-            '|' => {
-                branches.push(Vec::new());
-                at_start = true;
-                continue;
-            }
-            '(' | ')' | '{' | '}' => return Err("groups and bounds are not supported"),
-            '*' | '+' | '?' => {
-                let Some(last) = branches.last_mut().and_then(|b| b.last_mut()) else {
-                    return Err("a quantifier follows nothing");
-                };
-                if last.min != 1 || last.max != Some(1) {
-                    return Err("two quantifiers in a row");
-                }
-                (last.min, last.max) = match c {
-                    '*' => (0, None),
-                    '+' => (1, None),
-                    _ => (0, Some(1)),
-                };
-                continue;
-            }
-            '.' => Atom::Any,
-            '\\' => Atom::Char(chars.next().ok_or("a '\\' ends the pattern")?),
-            '[' => {
-                let negated = chars.peek() == Some(&'^');
-                if negated {
-                    chars.next();
-                }
-                let mut ranges = Vec::new();
-                let mut first = true;
-                loop {
-                    let c = chars.next().ok_or("'[' without ']'")?;
-                    if c == ']' && !first {
-                        break;
-                    }
-                    first = false;
-                    if chars.peek() == Some(&'-') {
-                        let mut ahead = chars.clone();
-                        ahead.next();
-                        if let Some(&end) = ahead.peek()
-                            && end != ']'
-                        {
-                            chars.next();
-                            chars.next();
-                            if end < c {
-                                return Err("a range ends before it starts");
-                            }
-                            ranges.push((c, end));
-                            continue;
-                        }
-                    }
-                    ranges.push((c, c));
-                }
-                Atom::Class { negated, ranges }
-            }
-            other => Atom::Char(other),
-        };
-        at_start = false;
-        if let Some(b) = branches.last_mut() {
-            b.push(Piece {
-                atom,
-                min: 1,
-                max: Some(1),
-            });
-        }
-    }
-    Ok(branches)
-}
-
-/// Whether `pieces` match all of `s`: backtracking, with the failures remembered
-/// so that no (piece, position) pair is tried twice.
-fn match_pieces(pieces: &[Piece], s: &[char]) -> bool {
-    fn go(pieces: &[Piece], s: &[char], i: usize, pos: usize, failed: &mut HashSet<(usize, usize)>) -> bool {
-        let Some(p) = pieces.get(i) else {
-            return pos == s.len();
-        };
-        if failed.contains(&(i, pos)) {
-            return false;
-        }
-        let mut n = 0;
-        while pos + n < s.len() && p.max.is_none_or(|m| n < m) && p.atom.matches(s[pos + n]) {
-            n += 1;
-        }
-        let ok = n >= p.min && (p.min..=n).rev().any(|k| go(pieces, s, i + 1, pos + k, failed));
-        if !ok {
-            failed.insert((i, pos));
-        }
-        ok
-    }
-    go(pieces, s, 0, 0, &mut HashSet::new())
-}
-
-/// Which AOR domains the overlay serves (RFC 7904 §3.4).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DomainRestriction {
-    /// Any AOR (no `<domain-restriction>` element).
-    Any,
-    /// Only the overlay's own name (`<domain-restriction enable="false">`).
-    OverlayOnly,
-    /// Only domains matching one of these patterns (`enable="true"`).
-    Patterns(Vec<DomainPattern>),
-}
-
 // ----- errors -----
 
 /// Why a registration (or an AppAttach) failed.
@@ -523,7 +311,6 @@ pub struct Resolution {
 #[derive(Clone, Debug)]
 pub struct SipUsage {
     handle: NodeHandle,
-    overlay: String,
     restriction: DomainRestriction,
     /// When this usage's registrations expire, by AOR and dictionary key, so that
     /// a deletion outlives what it deletes (RFC 6940 §7.4.1.3).
@@ -537,7 +324,7 @@ impl SipUsage {
     /// only (RFC 7904 §3.4 with `enable="false"`).
     pub fn new(handle: NodeHandle, overlay: &str, domains: Vec<String>) -> Result<Self, PatternError> {
         let restriction = if domains.is_empty() {
-            DomainRestriction::OverlayOnly
+            DomainRestriction::OverlayOnly(overlay.to_ascii_lowercase())
         } else {
             DomainRestriction::Patterns(
                 domains
@@ -546,14 +333,14 @@ impl SipUsage {
                     .collect::<Result<_, _>>()?,
             )
         };
-        Ok(Self::with_restriction(handle, overlay, restriction))
+        Ok(Self::with_restriction(handle, restriction))
     }
 
-    /// The usage with an explicit [`DomainRestriction`].
-    pub fn with_restriction(handle: NodeHandle, overlay: &str, restriction: DomainRestriction) -> Self {
+    /// The usage with an explicit [`DomainRestriction`], as the configuration
+    /// document's SIP-REGISTRATION Kind states it.
+    pub fn with_restriction(handle: NodeHandle, restriction: DomainRestriction) -> Self {
         SipUsage {
             handle,
-            overlay: overlay.to_ascii_lowercase(),
             restriction,
             expiries: Arc::new(Mutex::new(HashMap::new())),
         }
@@ -566,11 +353,12 @@ impl SipUsage {
 
     /// Whether the overlay serves AORs of `domain` (RFC 7904 §3.4, §4.1).
     pub fn serves_domain(&self, domain: &str) -> bool {
-        match &self.restriction {
-            DomainRestriction::Any => true,
-            DomainRestriction::OverlayOnly => domain.eq_ignore_ascii_case(&self.overlay),
-            DomainRestriction::Patterns(p) => p.iter().any(|p| p.matches(domain)),
-        }
+        self.restriction.admits_domain(domain)
+    }
+
+    /// The domains this usage admits (RFC 7904 §3.4).
+    pub fn restriction(&self) -> &DomainRestriction {
+        &self.restriction
     }
 
     /// Reads `aor` and checks that the overlay serves its domain (§3.3: "Before

@@ -15,7 +15,7 @@ use std::time::Duration;
 use reload_net::tls::TlsLinks;
 use reload_sip::frontend::{self, Frontend, FrontendConfig};
 use reload_sip::phone::{Phone, PhoneConfig, PhoneError, PhoneEventKind};
-use reload_sip::usage::SipUsage;
+use reload_sip::usage::{DomainRestriction, SipUsage};
 use reload_trust::{KeyType, TestCa, Validity};
 
 const OVERLAY: &str = "frontend.example.org";
@@ -59,7 +59,7 @@ async fn gateway(
             accounts,
             signers,
             trusted,
-            domains: vec![OVERLAY.to_owned()],
+            domains: DomainRestriction::OverlayOnly(OVERLAY.to_ascii_lowercase()),
             realm: OVERLAY.to_owned(),
             outbound_proxy: None,
         },

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use reload_sip::message::{self, Message, ParseError, Request, Response};
 use reload_sip::proxy::{Output, Peer, Proxy, ProxyConfig, Resolved, ResolvedRoute, Transport};
+use reload_sip::usage::{DomainPattern, DomainRestriction};
 use reload_wire::NodeId;
 
 /// The proxy's own node and one other overlay node.
@@ -51,7 +52,10 @@ fn config() -> ProxyConfig {
     let addr = |s: &str| -> SocketAddr { s.parse().unwrap() };
     ProxyConfig {
         node_id: NODE,
-        domains: vec!["example.com".into(), "example.net".into()],
+        domains: DomainRestriction::Patterns(vec![
+            DomainPattern::new("example.com").unwrap(),
+            DomainPattern::new("example.net").unwrap(),
+        ]),
         udp: addr("198.51.100.1:5060"),
         tcp: addr("198.51.100.1:5060"),
         tls: None,

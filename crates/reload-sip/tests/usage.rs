@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reload_core::Failure;
+use reload_core::storage::DomainRestriction;
 use reload_net::runtime::{NodeHandle, RequestError};
 use reload_sip::gruu::gruu_uri;
 use reload_sip::usage::{APP_SIP, APP_SIPS, ResolveError, SIP_REGISTRATION, SipUsage, UsageError, aor_resource};
@@ -224,4 +225,50 @@ fn futures_are_send(usage: SipUsage) {
     send(usage.unregister("alice@example.org"));
     send(usage.connect_addresses(NodeId([1; 16]), APP_SIPS));
     send(usage.offer(APP_SIP, "127.0.0.1:5060".parse().unwrap()));
+}
+
+/// RFC 7904 §3.3: "Before a Store is permitted, the Storing Peer MUST check that
+/// the AOR of the request is a valid Resource Name with respect to the namespaces
+/// defined in the overlay configuration document". Here the overlay's
+/// SIP-REGISTRATION Kind admits `served.example` only (§3.4, `enable="true"`):
+/// mallory's AOR in `other.example` matches her certificate (USER-NODE-MATCH holds),
+/// and her node skips its own check, but every storing peer refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storing_peers_refuse_aors_of_domains_the_overlay_does_not_serve() {
+    let test = async {
+        let ca = TestCa::new(OVERLAY, KeyType::EcdsaP256, Validity::from_now(3600)).unwrap();
+        let patterns = [r"served\.example".to_string()];
+        let restriction = DomainRestriction::from_config(Some((true, &patterns)), OVERLAY).unwrap();
+        let users = ["alice@served.example", "bob@served.example", "mallory@other.example"];
+        let mut handles: Vec<NodeHandle> = Vec::new();
+        for (i, user) in users.iter().enumerate() {
+            let boot = handles.first().map(|h| vec![h.local_addr()]).unwrap_or_default();
+            let n = u8::try_from(i + 1).unwrap();
+            let h = common::spawn_restricted(&ca, OVERLAY, n, user, boot, restriction.clone())
+                .await
+                .handle;
+            h.joined(Duration::from_secs(20)).await.unwrap();
+            handles.push(h);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let alice = SipUsage::with_restriction(handles[0].clone(), restriction.clone());
+        let bob = SipUsage::with_restriction(handles[1].clone(), restriction.clone());
+        // Mallory's node does not check the domain itself (§3.3's SHOULD).
+        let mallory = SipUsage::with_restriction(handles[2].clone(), DomainRestriction::Any);
+
+        alice.register("alice@served.example", "", 600).await.unwrap();
+        assert_eq!(
+            bob.resolve("alice@served.example").await.unwrap(),
+            vec![vec![alice.handle().node_id()]]
+        );
+        // Whichever peer is responsible for her Resource-ID refuses the Store.
+        let refused = mallory.register("mallory@other.example", "", 600).await.unwrap_err();
+        assert_eq!(error_code(&refused), Some(ErrorCode::FORBIDDEN), "{refused:?}");
+        // A node that does check refuses before it sends anything.
+        assert!(!bob.serves_domain("other.example"));
+        assert!(bob.register("bob@other.example", "", 600).await.is_err());
+    };
+    tokio::time::timeout(Duration::from_secs(90), test)
+        .await
+        .expect("the test took more than 90 s");
 }

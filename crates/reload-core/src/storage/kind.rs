@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use reload_wire::{DataModel, DataModels, KindId};
 
 use super::access::AccessPolicy;
+use super::domain_restriction::DomainRestriction;
 
 /// A Kind's definition, as the configuration document gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub struct KindDef {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KindRegistry {
     kinds: BTreeMap<KindId, KindDef>,
+    /// Kinds whose Resource Names must be AORs of admitted domains (RFC 7904 §3.3,
+    /// §3.4: SIP-REGISTRATION's `<sip:domain-restriction>`).
+    domains: BTreeMap<KindId, DomainRestriction>,
 }
 
 impl KindRegistry {
@@ -67,6 +71,23 @@ impl KindRegistry {
     /// Adds or replaces a Kind (a usage registering its Kind, or a ConfigUpdate).
     pub fn add(&mut self, kind: KindDef) {
         self.kinds.insert(kind.id, kind);
+    }
+
+    /// Restricts the domains of `id`'s Resource Names (RFC 7904 §3.4); applies to
+    /// Kinds whose access policy names a user (USER-MATCH, USER-NODE-MATCH), whose
+    /// user name is the Resource Name.
+    pub fn restrict_domains(&mut self, id: KindId, restriction: DomainRestriction) {
+        if restriction == DomainRestriction::Any {
+            self.domains.remove(&id);
+        } else {
+            self.domains.insert(id, restriction);
+        }
+    }
+
+    /// The domain restriction of `id`'s Resource Names; `Any` unless one was set.
+    pub fn domain_restriction(&self, id: KindId) -> &DomainRestriction {
+        static ANY: DomainRestriction = DomainRestriction::Any;
+        self.domains.get(&id).unwrap_or(&ANY)
     }
 
     /// The definition of `id`.

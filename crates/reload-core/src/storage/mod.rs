@@ -6,11 +6,13 @@
 //! it into the node (responsibility, replication, hand-over) builds on it.
 
 pub mod access;
+pub mod domain_restriction;
 pub mod kind;
 pub mod persist;
 pub mod store;
 
 pub use access::{AccessPolicy, Signer};
+pub use domain_restriction::{DomainPattern, DomainRestriction, PatternError};
 pub use kind::{KindDef, KindRegistry};
 pub use persist::{MemoryBackend, RestoreSummary, StorageBackend, StorageChange};
 pub use store::{DataStore, StoreError};

@@ -60,7 +60,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reload_core::NodeConfig;
-use reload_core::storage::{AccessPolicy, KindDef};
+use reload_core::storage::{AccessPolicy, DomainRestriction, KindDef};
 use reload_trust::{NodeIdDigest, TrustAnchors, TrustError};
 use reload_wire::{DataModel, KindId, NodeId, OverlayHash};
 
@@ -70,6 +70,9 @@ pub use sign::ConfigSigner;
 pub const NS_BASE: &str = "urn:ietf:params:xml:ns:p2p:config-base";
 /// The namespace of CHORD-RELOAD's configuration elements (§11.1, §10).
 pub const NS_CHORD: &str = "urn:ietf:params:xml:ns:p2p:config-chord";
+/// The namespace of the SIP usage's configuration elements (RFC 7904 §3.4, §8.2):
+/// `<sip:domain-restriction>`, a kind-parameter of SIP-REGISTRATION.
+pub const NS_SIP: &str = "urn:ietf:params:xml:ns:p2p:config-base:sip";
 /// The content type of a configuration document (§11.1, §14.5).
 pub const CONTENT_TYPE: &str = "application/p2p-overlay+xml";
 /// The path a configuration server serves the document at (§11.2).
@@ -93,7 +96,7 @@ pub const DEFAULT_RELIABILITY_TIMER_MS: u32 = 3000;
 pub const MIN_RELIABILITY_TIMER_MS: u32 = 200;
 /// Extension namespaces a configuration may name as `mandatory-extension` and still
 /// be accepted here: the two this module implements.
-pub const SUPPORTED_EXTENSIONS: &[&str] = &[NS_BASE, NS_CHORD];
+pub const SUPPORTED_EXTENSIONS: &[&str] = &[NS_BASE, NS_CHORD, NS_SIP];
 
 /// An overlay link protocol (`overlay-link-protocol`, §11.1, §6.6.1).
 ///
@@ -160,6 +163,36 @@ pub struct KindSpec {
     pub max_count: u32,
     /// `max-size`: largest value, in bytes.
     pub max_size: u32,
+    /// RFC 7904 §3.4: the `<sip:domain-restriction>` kind-parameter, which only the
+    /// SIP-REGISTRATION Kind may have. `None` when the element is absent, which
+    /// RFC 7904 says means any AOR is accepted.
+    pub domain_restriction: Option<DomainRestrictionSpec>,
+}
+
+/// RFC 7904 §3.4: `<sip:domain-restriction>`, the kind-parameter (namespace
+/// [`NS_SIP`]) of the SIP-REGISTRATION Kind that restricts which AOR domains the
+/// overlay stores registrations for:
+///
+/// ```text
+/// Kind-parameter &= element sip:domain-restriction {
+///     attribute enable { xsd:boolean }
+///     element sip:pattern { xsd:string }*
+/// }?
+/// ```
+///
+/// "If the element is included and the enable attribute is not set or set to
+/// false, the overlay MUST only accept AORs that match the domain name of the
+/// overlay. If the element is included and the enable attribute is set to true,
+/// the overlay MUST only accept AORs that match patterns specified in the
+/// <domain-restrictions> element." A `<pattern>` "MAY be present if the enable
+/// attribute of its parent element is set to true", so the parser refuses
+/// patterns under `enable="false"`, and the writer refuses to write them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainRestrictionSpec {
+    /// The `enable` attribute: true, only AORs whose domain matches a pattern; false, only the overlay's own name.
+    pub enable: bool,
+    /// The `<sip:pattern>` elements, as written (POSIX extended regular expressions over the domain).
+    pub patterns: Vec<String>,
 }
 
 /// The Kinds registered with IANA that this implementation knows, with their data
@@ -215,6 +248,7 @@ impl KindSpec {
             access_control,
             max_count,
             max_size,
+            domain_restriction: None,
         })
     }
 
@@ -233,6 +267,7 @@ impl KindSpec {
             access_control,
             max_count,
             max_size,
+            domain_restriction: None,
         }
     }
 
@@ -373,6 +408,15 @@ impl Configuration {
         for kind in &self.required_kinds {
             c.kinds.add(kind.kind_def());
             c.data_models.insert(kind.id, kind.data_model);
+            // RFC 7904 §3.3: storing peers check AOR domains (§3.4). The parser
+            // checked every pattern, so none fails here; one that did would admit
+            // nothing rather than everything.
+            if let Some(r) = &kind.domain_restriction {
+                let element = Some((r.enable, r.patterns.as_slice()));
+                let restriction = DomainRestriction::from_config(element, &self.instance_name)
+                    .unwrap_or_else(|_| DomainRestriction::Patterns(Vec::new()));
+                c.kinds.restrict_domains(kind.id, restriction);
+            }
         }
         c
     }
@@ -707,7 +751,8 @@ pub struct ConfigDocument {
 impl ConfigDocument {
     /// Reads a document. Never panics: anything malformed is a [`ConfigError`] that
     /// names the element and line. Elements and attributes of other namespaces are
-    /// extensions and are skipped; unknown ones in the RELOAD namespaces are errors.
+    /// extensions and are skipped; unknown ones in the RELOAD namespaces (base,
+    /// chord, and RFC 7904's [`NS_SIP`]) are errors.
     /// Refuses `mandatory-extension`s other than [`SUPPORTED_EXTENSIONS`], topology
     /// plug-ins other than CHORD-RELOAD, Node-ID lengths other than 16, and Kinds it
     /// cannot identify.

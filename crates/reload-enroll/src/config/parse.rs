@@ -2,8 +2,9 @@
 //!
 //! roxmltree builds the tree (no DTDs, a bounded node count); this module walks only
 //! the fixed levels §11.1 defines — overlay, configuration, its parameters,
-//! required-kinds, kind-block, kind — and never descends into extension elements,
-//! so a deeply nested document costs nothing here.
+//! required-kinds, kind-block, kind, and RFC 7904 §3.4's `<sip:domain-restriction>`
+//! in a kind — and never descends into extension elements, so a deeply nested
+//! document costs nothing here.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -17,9 +18,9 @@ use reload_wire::{DataModel, KindId, NodeId};
 use roxmltree::{Document, Node, ParsingOptions};
 
 use super::{
-    ConfigError, Configuration, DEFAULT_BOOTSTRAP_PORT, KindSpec, LinkProtocol, MAX_DOCUMENT_SIZE,
-    MIN_RELIABILITY_TIMER_MS, NODE_ID_LENGTH, NS_BASE, NS_CHORD, SUPPORTED_EXTENSIONS, SignedConfiguration, SignedKind,
-    TOPOLOGY_PLUGIN, registered_by_id, registered_by_name,
+    ConfigError, Configuration, DEFAULT_BOOTSTRAP_PORT, DomainRestrictionSpec, KindSpec, LinkProtocol,
+    MAX_DOCUMENT_SIZE, MIN_RELIABILITY_TIMER_MS, NODE_ID_LENGTH, NS_BASE, NS_CHORD, NS_SIP, SUPPORTED_EXTENSIONS,
+    SignedConfiguration, SignedKind, TOPOLOGY_PLUGIN, registered_by_id, registered_by_name,
 };
 
 /// Most XML nodes a document may have (elements, attributes' owners, text).
@@ -62,18 +63,8 @@ impl<'a, 'i> Reader<'a, 'i> {
     }
 
     fn unexpected(&self, node: Node<'_, '_>, parent: Node<'_, '_>) -> ConfigError {
-        let what = if node.is_text() {
-            format!("text {}", shown(node.text().unwrap_or("").trim()))
-        } else {
-            let n = node.tag_name();
-            match n.namespace() {
-                Some(ns) if ns != NS_BASE => format!("element <{}> of namespace {ns}", n.name()),
-                Some(_) => format!("element <{}>", n.name()),
-                None => format!("element <{}> in no namespace", n.name()),
-            }
-        };
         ConfigError::Unexpected {
-            what,
+            what: describe(node),
             parent: parent.tag_name().name().to_owned(),
             line: self.line(node),
         }
@@ -163,6 +154,22 @@ impl<'a, 'i> Reader<'a, 'i> {
     }
 }
 
+/// A child node as an error names it: `text "..."`, or `element <name>` with its
+/// namespace if that is not the base one.
+fn describe(node: Node<'_, '_>) -> String {
+    if node.is_text() {
+        format!("text {}", shown(node.text().unwrap_or("").trim()))
+    } else {
+        let n = node.tag_name();
+        match n.namespace() {
+            // roxmltree gives an element undeclared by xmlns="" the namespace "".
+            None | Some("") => format!("element <{}> in no namespace", n.name()),
+            Some(ns) if ns != NS_BASE => format!("element <{}> of namespace {ns}", n.name()),
+            Some(_) => format!("element <{}>", n.name()),
+        }
+    }
+}
+
 /// Whether `node` is an element named `name` in `ns`.
 fn is(node: Node<'_, '_>, ns: &str, name: &str) -> bool {
     node.is_element() && node.tag_name().namespace() == Some(ns) && node.tag_name().name() == name
@@ -174,10 +181,17 @@ enum Child<'a> {
     Skip,
     /// Text that is not white space.
     Text,
-    /// An element of a RELOAD namespace (base or chord), or of none.
+    /// An element of a RELOAD namespace (base, chord, or RFC 7904's sip), or of none.
     Ours(Option<&'a str>, &'a str),
     /// An element of another namespace: an extension, skipped.
     Foreign,
+}
+
+/// Whether `ns` is one of the namespaces this module reads: RFC 6940's base and
+/// chord ones and RFC 7904's sip one. The grammar's foreign-elements and
+/// foreign-attributes exclude the same three (grammar/reload-config.rng).
+fn is_ours(ns: &str) -> bool {
+    ns == NS_BASE || ns == NS_CHORD || ns == NS_SIP
 }
 
 fn classify<'a>(node: Node<'a, '_>) -> Child<'a> {
@@ -193,7 +207,7 @@ fn classify<'a>(node: Node<'a, '_>) -> Child<'a> {
     }
     let n = node.tag_name();
     match n.namespace() {
-        Some(ns) if ns == NS_BASE || ns == NS_CHORD => Child::Ours(Some(ns), n.name()),
+        Some(ns) if is_ours(ns) => Child::Ours(Some(ns), n.name()),
         None => Child::Ours(None, n.name()),
         Some(_) => Child::Foreign,
     }
@@ -205,7 +219,7 @@ fn check_attributes(r: &Reader<'_, '_>, node: Node<'_, '_>, allowed: &[&str]) ->
     for a in node.attributes() {
         let ours = match a.namespace() {
             None => !allowed.contains(&a.name()),
-            Some(ns) => ns == NS_BASE || ns == NS_CHORD,
+            Some(ns) => is_ours(ns),
         };
         if ours {
             return Err(ConfigError::Unexpected {
@@ -552,6 +566,7 @@ fn kind_element(r: &Reader<'_, '_>, node: Node<'_, '_>) -> Result<KindSpec, Conf
     let mut max_count = None;
     let mut max_size = None;
     let mut max_node_multiple = None;
+    let mut restriction = None;
     let mut seen = BTreeSet::new();
     let non_negative = |child: Node<'_, '_>| -> Result<u32, ConfigError> {
         let n: i64 = r.number(child, "")?;
@@ -564,6 +579,11 @@ fn kind_element(r: &Reader<'_, '_>, node: Node<'_, '_>) -> Result<KindSpec, Conf
         let name = match classify(child) {
             Child::Skip | Child::Foreign => continue,
             Child::Ours(Some(NS_BASE), name) => name,
+            Child::Ours(Some(NS_SIP), "domain-restriction") => {
+                once(r, &mut seen, child, "kind")?;
+                restriction = Some((domain_restriction(r, child)?, child));
+                continue;
+            }
             _ => return Err(r.unexpected(child, node)),
         };
         match name {
@@ -655,6 +675,7 @@ fn kind_element(r: &Reader<'_, '_>, node: Node<'_, '_>) -> Result<KindSpec, Conf
                         access_control: policy,
                         max_count,
                         max_size,
+                        domain_restriction: sip_registration_only(r, KindId(id), restriction)?,
                     });
                 }
             }
@@ -682,5 +703,102 @@ fn kind_element(r: &Reader<'_, '_>, node: Node<'_, '_>) -> Result<KindSpec, Conf
         access_control,
         max_count,
         max_size,
+        domain_restriction: sip_registration_only(r, id, restriction)?,
     })
+}
+
+/// The `<sip:domain-restriction>` of a kind, if it had one, provided the kind is
+/// SIP-REGISTRATION: RFC 7904 §3.4 defines it as a kind-parameter of the SIP
+/// usage's Kind, and says nothing of what it would mean for another.
+fn sip_registration_only(
+    r: &Reader<'_, '_>,
+    id: KindId,
+    restriction: Option<(DomainRestrictionSpec, Node<'_, '_>)>,
+) -> Result<Option<DomainRestrictionSpec>, ConfigError> {
+    match restriction {
+        None => Ok(None),
+        Some((spec, _)) if id == KindId::SIP_REGISTRATION => Ok(Some(spec)),
+        Some((_, element)) => {
+            let kind = match registered_by_id(id) {
+                Some(reg) => format!("{} (Kind-ID {})", reg.0, id.0),
+                None => format!("kind {}", id.0),
+            };
+            Err(r.invalid(
+                element,
+                format!(
+                    "RFC 7904 §3.4 defines it for the SIP-REGISTRATION Kind (Kind-ID {}) only, not for {kind}",
+                    KindId::SIP_REGISTRATION.0
+                ),
+            ))
+        }
+    }
+}
+
+/// RFC 7904 §3.4: `<sip:domain-restriction enable="...">` and its `<sip:pattern>`s.
+///
+/// `enable` is an `xsd:boolean`; when it is absent the element means what
+/// `enable="false"` does ("If the element is included and the enable attribute is
+/// not set or set to false, the overlay MUST only accept AORs that match the domain
+/// name of the overlay"). Patterns are kept as written, less white space at their
+/// ends; an empty one, patterns under `enable="false"` ("A <pattern> element MAY be
+/// present if the enable attribute of its parent element is set to true"), and any
+/// child other than `<sip:pattern>` are refused.
+fn domain_restriction(r: &Reader<'_, '_>, node: Node<'_, '_>) -> Result<DomainRestrictionSpec, ConfigError> {
+    check_attributes(r, node, &["enable"])?;
+    let enable = match node.attribute("enable") {
+        None => false,
+        Some(v) => match v.trim() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            other => {
+                return Err(r.invalid(node, format!("enable {} is not true, false, 1 or 0", shown(other))));
+            }
+        },
+    };
+    let mut patterns = Vec::new();
+    for child in node.children() {
+        match classify(child) {
+            Child::Skip => {}
+            Child::Ours(Some(NS_SIP), "pattern") => {
+                check_attributes(r, child, &[])?;
+                let pattern = r.token(child)?;
+                if pattern.is_empty() {
+                    return Err(r.invalid(
+                        child,
+                        "is empty; RFC 7904 §3.4 makes each pattern a regular expression for admissible AOR domains",
+                    ));
+                }
+                if let Err(e) = reload_core::storage::DomainPattern::new(&pattern) {
+                    return Err(r.invalid(child, format!("cannot be used: {}", e.why)));
+                }
+                patterns.push(pattern);
+            }
+            _ => {
+                // Name the namespace even when it is the base one: a <pattern>
+                // there is the likely mistake.
+                let what = match child.tag_name().namespace() {
+                    Some(NS_BASE) if child.is_element() => {
+                        format!("element <{}> of namespace {NS_BASE}", child.tag_name().name())
+                    }
+                    _ => describe(child),
+                };
+                return Err(ConfigError::Invalid {
+                    element: node.tag_name().name().to_owned(),
+                    line: r.line(child),
+                    reason: format!("holds {what}; RFC 7904 §3.4 allows only <sip:pattern> elements in it"),
+                });
+            }
+        }
+    }
+    if !enable && !patterns.is_empty() {
+        return Err(r.invalid(
+            node,
+            format!(
+                "has {} <pattern> element(s) but enable is false or absent; RFC 7904 §3.4 allows patterns only when \
+                 enable is true (otherwise only AORs in the overlay's own domain are accepted)",
+                patterns.len()
+            ),
+        ));
+    }
+    Ok(DomainRestrictionSpec { enable, patterns })
 }

@@ -640,3 +640,376 @@ fn values_that_cannot_be_written_are_refused() {
     c.required_kinds = vec![KindSpec::registered("TURN-SERVICE", 1, 1).unwrap(); 2];
     assert!(c.to_document(None).unwrap_err().to_string().contains("twice"));
 }
+
+// ---- RFC 7904 §3.4: <sip:domain-restriction> --------------------------------
+
+/// SIP-REGISTRATION with the restriction of RFC 7904 §3.4's example.
+fn sip_registration_restricted(enable: bool, patterns: &[&str]) -> KindSpec {
+    let mut k = KindSpec::registered("SIP-REGISTRATION", 16, 1024).unwrap();
+    k.domain_restriction = Some(DomainRestrictionSpec {
+        enable,
+        patterns: patterns.iter().map(|p| (*p).to_owned()).collect(),
+    });
+    k
+}
+
+/// A document whose only kind is `<kind {attrs}>` with the four required
+/// parameters and `extra` after them.
+fn kind_doc(attrs: &str, extra: &str) -> String {
+    doc_with(&format!(
+        "<required-kinds><kind-block><kind {attrs}><data-model>DICTIONARY</data-model>\
+         <access-control>USER-NODE-MATCH</access-control><max-count>1</max-count><max-size>100</max-size>{extra}\
+         </kind></kind-block></required-kinds>"
+    ))
+}
+
+/// The `<sip:domain-restriction>` element, declaring its prefix, around `inner`.
+fn restriction(attrs: &str, inner: &str) -> String {
+    format!("<sip:domain-restriction xmlns:sip=\"{NS_SIP}\" {attrs}>{inner}</sip:domain-restriction>")
+}
+
+/// The only kind of a parsed document.
+fn only_kind(xml: &str) -> KindSpec {
+    let doc = ConfigDocument::parse(xml.as_bytes()).unwrap();
+    let kinds = &doc.entry(None).unwrap().configuration().required_kinds;
+    assert_eq!(kinds.len(), 1);
+    kinds[0].clone()
+}
+
+#[test]
+fn a_domain_restriction_with_patterns_reads_back_the_same() {
+    let (ca, signer) = root_ca();
+    let mut config = full_config(&ca);
+    config.required_kinds[0] = sip_registration_restricted(true, &[r"dht\.example\.com", r".*\.my\.example"]);
+    let roots = [ca.root_der().to_vec()];
+    for signer in [None, Some(&signer)] {
+        let xml = config.to_document(signer).unwrap();
+        assert!(
+            xml.contains(&format!(
+                "          <sip:domain-restriction xmlns:sip=\"{NS_SIP}\" enable=\"true\">\n            \
+                 <sip:pattern>dht\\.example\\.com</sip:pattern>\n            \
+                 <sip:pattern>.*\\.my\\.example</sip:pattern>\n          </sip:domain-restriction>\n        </kind>"
+            )),
+            "{xml}"
+        );
+        let doc = ConfigDocument::parse(xml.as_bytes()).unwrap();
+        let read = doc.entry(None).unwrap().configuration();
+        assert_eq!(read, &config);
+        assert_eq!(
+            read.required_kinds[0].domain_restriction,
+            Some(DomainRestrictionSpec {
+                enable: true,
+                patterns: vec![r"dht\.example\.com".into(), r".*\.my\.example".into()],
+            })
+        );
+        // The other kinds have none.
+        assert!(read.required_kinds[1..].iter().all(|k| k.domain_restriction.is_none()));
+        // Written again, the same bytes.
+        assert_eq!(read.to_document(None).unwrap(), config.to_document(None).unwrap());
+        if signer.is_some() {
+            // The element is inside the signed kind: the signature still verifies,
+            // and changing a pattern breaks it.
+            assert_eq!(doc.verify(None, ConfigTrust::Roots(&roots), NOW).unwrap(), config);
+            let tampered = xml.replacen(r"<sip:pattern>.*\.my\.example<", r"<sip:pattern>.*<", 1);
+            assert_ne!(tampered, xml);
+            let doc = ConfigDocument::parse(tampered.as_bytes()).unwrap();
+            assert!(doc.verify(None, ConfigTrust::Roots(&roots), NOW).is_err());
+        }
+    }
+}
+
+#[test]
+fn a_disabled_domain_restriction_reads_back_the_same() {
+    let mut config = Configuration::new(OVERLAY);
+    config.required_kinds = vec![sip_registration_restricted(false, &[])];
+    let xml = config.to_document(None).unwrap();
+    assert!(
+        xml.contains(&format!(
+            "<sip:domain-restriction xmlns:sip=\"{NS_SIP}\" enable=\"false\"/>"
+        )),
+        "{xml}"
+    );
+    let doc = ConfigDocument::parse(xml.as_bytes()).unwrap();
+    let read = doc.entry(None).unwrap().configuration();
+    assert_eq!(read, &config);
+    assert_eq!(
+        read.required_kinds[0].domain_restriction,
+        Some(DomainRestrictionSpec {
+            enable: false,
+            patterns: vec![]
+        })
+    );
+}
+
+#[test]
+fn pattern_text_is_escaped_and_read_back() {
+    let mut config = Configuration::new(OVERLAY);
+    let odd = "a&b<c>d\"e]]>f";
+    config.required_kinds = vec![sip_registration_restricted(true, &[odd, "x\ty"])];
+    let xml = config.to_document(None).unwrap();
+    assert!(
+        xml.contains("<sip:pattern>a&amp;b&lt;c&gt;d\"e]]&gt;f</sip:pattern>"),
+        "{xml}"
+    );
+    let doc = ConfigDocument::parse(xml.as_bytes()).unwrap();
+    assert_eq!(doc.entry(None).unwrap().configuration(), &config);
+}
+
+#[test]
+fn a_kind_without_a_domain_restriction_has_none() {
+    let k = only_kind(&kind_doc("name=\"SIP-REGISTRATION\"", ""));
+    assert_eq!(k.id, KindId::SIP_REGISTRATION);
+    assert_eq!(k.domain_restriction, None);
+    // And the Kinds the constructors make have none either.
+    assert_eq!(
+        KindSpec::registered("SIP-REGISTRATION", 1, 1)
+            .unwrap()
+            .domain_restriction,
+        None
+    );
+    assert_eq!(
+        KindSpec::private(4000, DataModel::Single, AccessPolicy::UserMatch, 1, 1).domain_restriction,
+        None
+    );
+}
+
+#[test]
+fn domain_restrictions_written_by_others_are_read() {
+    let cases: Vec<(String, DomainRestrictionSpec)> = vec![
+        // Any prefix, or the default namespace, names the namespace.
+        (
+            kind_doc(
+                "name=\"SIP-REGISTRATION\"",
+                &format!(
+                    "<s:domain-restriction xmlns:s=\"{NS_SIP}\" enable=\"1\"><s:pattern>  dht\\.example\\.com\n</s:pattern>\
+                     <!-- c --> <s:pattern>.*\\.my\\.example</s:pattern></s:domain-restriction>"
+                ),
+            ),
+            DomainRestrictionSpec {
+                enable: true,
+                patterns: vec![r"dht\.example\.com".into(), r".*\.my\.example".into()],
+            },
+        ),
+        (
+            kind_doc(
+                "id=\"1\"",
+                &format!(
+                    "<domain-restriction xmlns=\"{NS_SIP}\" enable=\" true \"><pattern>x</pattern></domain-restriction>"
+                ),
+            ),
+            DomainRestrictionSpec {
+                enable: true,
+                patterns: vec!["x".into()],
+            },
+        ),
+        // enable="true" with no patterns: §3.4 allows zero.
+        (
+            kind_doc("name=\"SIP-REGISTRATION\"", &restriction("enable=\"true\"", "")),
+            DomainRestrictionSpec {
+                enable: true,
+                patterns: vec![],
+            },
+        ),
+        (
+            kind_doc("name=\"SIP-REGISTRATION\"", &restriction("enable=\"0\"", " ")),
+            DomainRestrictionSpec {
+                enable: false,
+                patterns: vec![],
+            },
+        ),
+        // §3.4: "the enable attribute is not set or set to false".
+        (
+            kind_doc("name=\"SIP-REGISTRATION\"", &restriction("", "")),
+            DomainRestrictionSpec {
+                enable: false,
+                patterns: vec![],
+            },
+        ),
+        // Attributes of other namespaces are extensions.
+        (
+            kind_doc(
+                "name=\"SIP-REGISTRATION\"",
+                &restriction("enable=\"false\" ext:x=\"1\"", ""),
+            ),
+            DomainRestrictionSpec {
+                enable: false,
+                patterns: vec![],
+            },
+        ),
+    ];
+    for (xml, expected) in cases {
+        assert_eq!(only_kind(&xml).domain_restriction, Some(expected), "{xml}");
+    }
+}
+
+#[test]
+fn bad_domain_restrictions_are_refused_with_the_reason() {
+    let sip = "name=\"SIP-REGISTRATION\"";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            kind_doc(
+                sip,
+                &restriction(
+                    "enable=\"true\"",
+                    "<sip:pattern>x</sip:pattern><sip:pattern> </sip:pattern>",
+                ),
+            ),
+            "<pattern>: is empty",
+        ),
+        (
+            kind_doc(sip, &restriction("enable=\"true\"", "<sip:pattern/>")),
+            "<pattern>: is empty",
+        ),
+        (
+            kind_doc(
+                sip,
+                &format!(
+                    "{}{}",
+                    restriction("enable=\"true\"", ""),
+                    restriction("enable=\"false\"", "")
+                ),
+            ),
+            "<domain-restriction> appears more than once in <kind>",
+        ),
+        (
+            kind_doc(sip, &restriction("enable=\"false\"", "<sip:pattern>x</sip:pattern>")),
+            "has 1 <pattern> element(s) but enable is false",
+        ),
+        (
+            kind_doc(sip, &restriction("", "<sip:pattern>x</sip:pattern>")),
+            "but enable is false or absent",
+        ),
+        (
+            kind_doc(sip, &restriction("enable=\"maybe\"", "")),
+            "enable \"maybe\" is not true, false, 1 or 0",
+        ),
+        (
+            kind_doc(sip, &restriction("enable=\"true\"", "<sip:frob/>")),
+            "<domain-restriction>: holds element <frob> of namespace urn:ietf:params:xml:ns:p2p:config-base:sip; \
+             RFC 7904 §3.4 allows only <sip:pattern>",
+        ),
+        (
+            kind_doc(sip, &restriction("enable=\"true\"", "<pattern>x</pattern>")),
+            "holds element <pattern> of namespace urn:ietf:params:xml:ns:p2p:config-base;",
+        ),
+        (
+            kind_doc(sip, &restriction("enable=\"true\"", "<pattern xmlns=\"\">x</pattern>")),
+            "holds element <pattern> in no namespace",
+        ),
+        (
+            kind_doc(sip, &restriction("enable=\"true\"", "<ext:pattern>x</ext:pattern>")),
+            "holds element <pattern> of namespace urn:example:ext",
+        ),
+        (
+            kind_doc(sip, &restriction("enable=\"true\"", "dht.example.com")),
+            "holds text \"dht.example.com\"",
+        ),
+        (
+            kind_doc(
+                sip,
+                &restriction(
+                    "enable=\"true\"",
+                    "<sip:pattern>a<sip:pattern>b</sip:pattern></sip:pattern>",
+                ),
+            ),
+            "<pattern>: holds element <pattern> where text was expected",
+        ),
+        (
+            kind_doc(sip, &restriction("enable=\"true\" mode=\"x\"", "")),
+            "unexpected attribute mode in <domain-restriction>",
+        ),
+        // Only SIP-REGISTRATION may have one.
+        (
+            kind_doc("name=\"TURN-SERVICE\"", &restriction("enable=\"false\"", "")),
+            "<domain-restriction>: RFC 7904 §3.4 defines it for the SIP-REGISTRATION Kind (Kind-ID 1) only, \
+             not for TURN-SERVICE (Kind-ID 2)",
+        ),
+        (
+            kind_doc(
+                "id=\"4000\"",
+                &restriction("enable=\"true\"", "<sip:pattern>x</sip:pattern>"),
+            ),
+            "defines it for the SIP-REGISTRATION Kind (Kind-ID 1) only, not for kind 4000",
+        ),
+        // Other elements of the sip namespace are not extensions.
+        (
+            kind_doc(sip, &format!("<sip:frob xmlns:sip=\"{NS_SIP}\"/>")),
+            "unexpected element <frob> of namespace urn:ietf:params:xml:ns:p2p:config-base:sip in <kind>",
+        ),
+        (
+            doc_with(&restriction("enable=\"true\"", "")),
+            "unexpected element <domain-restriction> of namespace urn:ietf:params:xml:ns:p2p:config-base:sip in \
+             <configuration>",
+        ),
+    ];
+    for (xml, expected) in cases {
+        let err = parse_err(&xml).to_string();
+        assert!(
+            err.contains(expected),
+            "for {xml}\n  got: {err}\n  expected it to say: {expected}"
+        );
+    }
+}
+
+#[test]
+fn domain_restrictions_that_cannot_be_written_are_refused() {
+    let cases: Vec<(KindSpec, &str)> = vec![
+        (
+            {
+                let mut k = KindSpec::registered("TURN-SERVICE", 1, 100).unwrap();
+                k.domain_restriction = sip_registration_restricted(false, &[]).domain_restriction;
+                k
+            },
+            "only SIP-REGISTRATION may have a sip:domain-restriction",
+        ),
+        (
+            sip_registration_restricted(false, &["x"]),
+            "has patterns but enable is false",
+        ),
+        (sip_registration_restricted(true, &[""]), "sip:pattern \"\""),
+        (sip_registration_restricted(true, &[" x"]), "sip:pattern \" x\""),
+        (sip_registration_restricted(true, &["x\n"]), "sip:pattern \"x\\n\""),
+        (sip_registration_restricted(true, &["a\u{1}b"]), "sip:pattern"),
+    ];
+    for (kind, expected) in cases {
+        let mut c = Configuration::new(OVERLAY);
+        c.required_kinds = vec![kind];
+        let err = c.to_document(None).unwrap_err().to_string();
+        assert!(err.contains(expected), "got: {err}\n  expected it to say: {expected}");
+    }
+}
+
+#[test]
+fn a_pattern_the_storing_peers_cannot_use_is_refused() {
+    let xml = kind_doc(
+        "name=\"SIP-REGISTRATION\"",
+        &restriction("enable=\"true\"", "<sip:pattern>(dht|sip)\\.example</sip:pattern>"),
+    );
+    let err = ConfigDocument::parse(xml.as_bytes()).unwrap_err().to_string();
+    assert!(
+        err.contains("<pattern>: cannot be used: groups and bounds are not supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn storing_peers_get_the_domain_restriction() {
+    let (ca, _) = root_ca();
+    let mut config = full_config(&ca);
+    config.required_kinds[0] = sip_registration_restricted(true, &[r"dht\.example\.com"]);
+    let sip = KindId::SIP_REGISTRATION;
+    let node = config.node_config(NodeId([1; 16]));
+    let r = node.kinds.domain_restriction(sip);
+    assert!(r.admits_name("alice@dht.example.com"));
+    assert!(!r.admits_name("alice@other.example"));
+    // enable="false": the overlay's own name only.
+    config.required_kinds[0] = sip_registration_restricted(false, &[]);
+    let node = config.node_config(NodeId([1; 16]));
+    let own = format!("alice@{}", config.instance_name);
+    assert!(node.kinds.domain_restriction(sip).admits_name(&own));
+    assert!(!node.kinds.domain_restriction(sip).admits_name("alice@dht.example.com"));
+    // No element: any AOR.
+    config.required_kinds[0].domain_restriction = None;
+    let node = config.node_config(NodeId([1; 16]));
+    assert!(node.kinds.domain_restriction(sip).admits_name("alice@anywhere.example"));
+}

@@ -10,12 +10,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use reload_core::storage::AccessPolicy;
 use reload_trust::NodeIdDigest;
-use reload_wire::{DataModel, hex};
+use reload_wire::{DataModel, KindId, hex};
 
 use super::sign::ConfigSigner;
 use super::{
     ConfigError, Configuration, DEFAULT_RELIABILITY_TIMER_MS, KindSpec, MIN_RELIABILITY_TIMER_MS, NODE_ID_LENGTH,
-    NS_BASE, NS_CHORD, TOPOLOGY_PLUGIN, registered_by_id, registered_by_name,
+    NS_BASE, NS_CHORD, NS_SIP, TOPOLOGY_PLUGIN, registered_by_id, registered_by_name,
 };
 
 /// Base64 longer than this is wrapped, 64 characters a line.
@@ -137,6 +137,33 @@ impl KindSpec {
                 "max-node-multiple must be greater than 0 (RFC 6940 §11.1)",
             ));
         }
+        if let Some(restriction) = &self.domain_restriction {
+            if self.id != KindId::SIP_REGISTRATION {
+                return Err(invalid(
+                    &what,
+                    "only SIP-REGISTRATION may have a sip:domain-restriction (RFC 7904 §3.4)",
+                ));
+            }
+            if !restriction.enable && !restriction.patterns.is_empty() {
+                return Err(invalid(
+                    &what,
+                    "sip:domain-restriction has patterns but enable is false; RFC 7904 §3.4 allows patterns only \
+                     when enable is true",
+                ));
+            }
+            for p in &restriction.patterns {
+                // The reader trims a pattern's ends, so they must not be white space.
+                if p.is_empty() || !xml_chars(p) || p.trim() != p {
+                    return Err(invalid(
+                        &what,
+                        format!(
+                            "sip:pattern {p:?} is not a domain pattern (not empty, no white space at its ends, \
+                             no characters XML cannot carry)"
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -159,6 +186,24 @@ impl KindSpec {
         let _ = writeln!(k, "{i}<max-size>{}</max-size>", self.max_size);
         if let AccessPolicy::NodeMultiple { max } = self.access_control {
             let _ = writeln!(k, "{i}<max-node-multiple>{max}</max-node-multiple>");
+        }
+        // RFC 7904 §3.4. The sip prefix is declared on the element itself, so the
+        // signed bytes of the kind carry their own namespace binding.
+        if let Some(restriction) = &self.domain_restriction {
+            let _ = write!(
+                k,
+                "{i}<sip:domain-restriction xmlns:sip=\"{NS_SIP}\" enable=\"{}\"",
+                restriction.enable
+            );
+            if restriction.patterns.is_empty() {
+                k.push_str("/>\n");
+            } else {
+                k.push_str(">\n");
+                for p in &restriction.patterns {
+                    let _ = writeln!(k, "{i}  <sip:pattern>{}</sip:pattern>", escape_text(p));
+                }
+                let _ = writeln!(k, "{i}</sip:domain-restriction>");
+            }
         }
         let _ = write!(k, "{indent}</kind>");
         k

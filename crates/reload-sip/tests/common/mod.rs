@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reload_core::NodeConfig;
+use reload_core::storage::DomainRestriction;
 use reload_net::runtime::{self, LinkProtocol, NodeHandle, RuntimeConfig};
 use reload_net::security::LinkSecurity;
 use reload_sip::usage::sip_registration_kind;
@@ -33,6 +34,19 @@ pub struct TestPeer {
 /// Starts peer `n` of `overlay`, whose certificate is for the user `user`;
 /// the first (no bootstrap peers) creates the overlay.
 pub async fn spawn(ca: &TestCa, overlay: &str, n: u8, user: &str, bootstrap: Vec<SocketAddr>) -> TestPeer {
+    spawn_restricted(ca, overlay, n, user, bootstrap, DomainRestriction::Any).await
+}
+
+/// [`spawn`] for an overlay whose SIP-REGISTRATION Kind admits only the AORs
+/// `restriction` admits (RFC 7904 §3.4).
+pub async fn spawn_restricted(
+    ca: &TestCa,
+    overlay: &str,
+    n: u8,
+    user: &str,
+    bootstrap: Vec<SocketAddr>,
+    restriction: DomainRestriction,
+) -> TestPeer {
     let id = node_id(n);
     let creds = ca
         .issue(&[id], Some(user), KeyType::EcdsaP256, Validity::from_now(3600))
@@ -40,6 +54,8 @@ pub async fn spawn(ca: &TestCa, overlay: &str, n: u8, user: &str, bootstrap: Vec
     let security = LinkSecurity::new(creds, id, ca.trust_anchors().unwrap()).with_keylog(None);
     let mut cfg = NodeConfig::new(OverlayHash::from_overlay_name(overlay), id);
     cfg.kinds.add(sip_registration_kind(64, 1024));
+    cfg.kinds
+        .restrict_domains(reload_sip::usage::SIP_REGISTRATION, restriction);
     cfg.data_models = cfg.kinds.data_models();
     cfg.reliability_timer = Duration::from_millis(1000);
     let create = bootstrap.is_empty();
