@@ -123,6 +123,12 @@ struct CaInitArgs {
     /// (besides localhost, 127.0.0.1, ::1 and the overlay name); repeatable.
     #[arg(long = "server-name", value_name = "NAME")]
     server_names: Vec<String>,
+    /// An AOR domain the overlay serves besides its own name (RFC 7904 §3.4): a
+    /// POSIX extended regular expression over the whole domain, such as
+    /// 'dht\.example\.com' or '.*\.example\.org'; repeatable. Storing peers refuse
+    /// registrations of other domains. Default: the overlay's own name only.
+    #[arg(long = "sip-domain", value_name = "PATTERN")]
+    sip_domains: Vec<String>,
 }
 
 #[derive(Args)]
@@ -259,6 +265,7 @@ fn ca_init(a: CaInitArgs) -> Result<()> {
         key_type: a.key.key_type(),
         max_message_size: a.max_message_size,
         server_names: a.server_names,
+        sip_domains: a.sip_domains,
     };
     let ca = CaDir::init(&a.dir, &init)?;
     let config = ca.configuration()?;

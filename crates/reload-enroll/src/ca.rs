@@ -75,6 +75,9 @@ pub enum CaError {
     /// A server name cannot be used.
     #[error("server name {0:?} is not a DNS name or IP address")]
     ServerName(String),
+    /// A SIP domain pattern that storing peers could not use (RFC 7904 §3.4).
+    #[error(transparent)]
+    SipDomain(#[from] reload_core::storage::PatternError),
     /// The configuration document.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -107,6 +110,10 @@ pub struct CaInit {
     pub max_message_size: u32,
     /// More DNS names or IP addresses for the HTTPS server's certificate.
     pub server_names: Vec<String>,
+    /// AOR domains the overlay serves besides its own name, as RFC 7904 §3.4
+    /// patterns (POSIX extended regular expressions over the whole domain). None:
+    /// the overlay's own name only (`enable="false"`).
+    pub sip_domains: Vec<String>,
 }
 
 impl CaInit {
@@ -123,6 +130,7 @@ impl CaInit {
             key_type: KeyType::EcdsaP256,
             max_message_size: crate::config::DEFAULT_MAX_MESSAGE_SIZE,
             server_names: Vec::new(),
+            sip_domains: Vec::new(),
         }
     }
 }
@@ -206,6 +214,9 @@ impl CaDir {
         if dir.join(ROOT_KEY).exists() {
             return Err(CaError::Exists(dir.to_owned()));
         }
+        for p in &init.sip_domains {
+            reload_core::storage::DomainPattern::new(p)?;
+        }
         let mut dns = vec!["localhost".to_owned(), overlay.clone()];
         let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)];
         for name in &init.server_names {
@@ -282,6 +293,22 @@ impl CaDir {
         config.chord_update_interval = Some(600);
         config.chord_ping_interval = Some(3600);
         config.required_kinds = default_kinds();
+        if !init.sip_domains.is_empty() {
+            // enable="true" admits only what the patterns match, so the overlay's own
+            // name, the domain of the users this CA enrolls, is the first pattern.
+            let mut patterns = vec![init.overlay.to_ascii_lowercase().replace('.', "\\.")];
+            patterns.extend(init.sip_domains.iter().map(|p| p.trim().to_owned()));
+            for kind in config
+                .required_kinds
+                .iter_mut()
+                .filter(|k| k.id == KindId::SIP_REGISTRATION)
+            {
+                kind.domain_restriction = Some(DomainRestrictionSpec {
+                    enable: true,
+                    patterns: patterns.clone(),
+                });
+            }
+        }
         ca_dir.write_configuration(&mut config)?;
         Ok(ca_dir)
     }
@@ -403,6 +430,52 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::files::mode_of;
+
+    #[test]
+    fn sip_domains_become_the_domain_restriction() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sip = KindId::SIP_REGISTRATION;
+        let node = reload_wire::NodeId([3; 16]);
+        // By default the overlay's own name only (RFC 7904 §3.4, enable="false").
+        let ca = CaDir::init(&tmp.path().join("a"), &CaInit::new("overlay.example.org")).unwrap();
+        let c = ca.configuration().unwrap();
+        let r = c.node_config(node).kinds.domain_restriction(sip).clone();
+        assert!(r.admits_name("alice@overlay.example.org"));
+        assert!(!r.admits_name("alice@dht.example.com"));
+        // --sip-domain: the overlay's name and the patterns (enable="true").
+        let mut init = CaInit::new("overlay.example.org");
+        init.sip_domains = vec![r"dht\.example\.com".into(), r".*\.example\.net".into()];
+        let ca = CaDir::init(&tmp.path().join("b"), &init).unwrap();
+        let c = CaDir::open(ca.dir()).unwrap().configuration().unwrap();
+        let spec = c.required_kinds.iter().find(|k| k.id == sip).unwrap();
+        assert_eq!(
+            spec.domain_restriction,
+            Some(DomainRestrictionSpec {
+                enable: true,
+                patterns: vec![
+                    r"overlay\.example\.org".into(),
+                    r"dht\.example\.com".into(),
+                    r".*\.example\.net".into()
+                ],
+            })
+        );
+        let r = c.node_config(node).kinds.domain_restriction(sip).clone();
+        for ok in [
+            "alice@overlay.example.org",
+            "bob@dht.example.com",
+            "carol@a.example.net",
+        ] {
+            assert!(r.admits_name(ok), "{ok}");
+        }
+        assert!(!r.admits_name("mallory@overlayxexample.org"));
+        // A pattern storing peers could not use is refused before anything is made.
+        init.sip_domains = vec!["(dht|sip)\\.example".into()];
+        assert!(matches!(
+            CaDir::init(&tmp.path().join("c"), &init),
+            Err(CaError::SipDomain(_))
+        ));
+        assert!(!tmp.path().join("c").exists());
+    }
 
     #[test]
     fn init_makes_a_ca_that_opens_again() {
