@@ -214,11 +214,16 @@ fn broken_documents_fail_the_grammar() {
             format!("<?xml version=\"1.0\"?>\n<overlay xmlns=\"{NS_BASE}\"><signature>AAAA</signature></overlay>\n"),
         ),
     ];
-    for (name, xml) in &broken {
-        assert_ne!(xml, &good, "{name}: the edit did not apply");
-        let path = write(dir.path(), &format!("{name}.xml"), xml);
+    refused_by_grammar_and_parser(dir.path(), &good, &broken);
+}
+
+/// Each of `broken` (a name and an edited copy of `good`) fails xmllint against
+/// the grammar, and our parser refuses it too.
+fn refused_by_grammar_and_parser(dir: &Path, good: &str, broken: &[(&str, String)]) {
+    for (name, xml) in broken {
+        assert_ne!(xml, good, "{name}: the edit did not apply");
+        let path = write(dir, &format!("{name}.xml"), xml);
         assert!(xmllint(&path).is_err(), "{name} validated but must not:\n{xml}");
-        // Our parser refuses each of them too.
         assert!(
             ConfigDocument::parse(xml.as_bytes()).is_err(),
             "{name} parsed but must not"
@@ -284,15 +289,7 @@ fn broken_domain_restrictions_fail_the_grammar() {
             ),
         ),
     ];
-    for (name, xml) in &broken {
-        assert_ne!(xml, &good, "{name}: the edit did not apply");
-        let path = write(dir.path(), &format!("{name}.xml"), xml);
-        assert!(xmllint(&path).is_err(), "{name} validated but must not:\n{xml}");
-        assert!(
-            ConfigDocument::parse(xml.as_bytes()).is_err(),
-            "{name} parsed but must not"
-        );
-    }
+    refused_by_grammar_and_parser(dir.path(), &good, &broken);
 
     // Valid against the grammar, refused by the reader: RFC 7904 §3.4 gives the
     // element to SIP-REGISTRATION only, and patterns only under enable="true".
