@@ -2,7 +2,10 @@
 //!
 //! Our side is an overlay built in this process: a test CA
 //! ([`reload_trust::TestCa`]), `--peers` nodes on TLS links over 127.0.0.1, each
-//! with a certificate naming user `peerI@OVERLAY`.
+//! with a certificate naming user `peerI@OVERLAY`. Each node (with its front end)
+//! and each built-in phone runs on a thread of its own with a one-thread runtime,
+//! as separate `p2psip peer` processes with the default `--threads 1` and separate
+//! phones would.
 //!
 //! 1. REGISTER throughput through ONE node's front end (the last node's): it
 //!    holds certificates for `--registers` extra users `u0`..`uN-1` (all issued
@@ -606,8 +609,39 @@ async fn phone(aor: String, proxy: SocketAddr) -> Result<Phone> {
     let mut cfg = PhoneConfig::new(aor, PASSWORD, proxy);
     cfg.answer_delay = Duration::ZERO;
     cfg.call_timeout = CALL_LIMIT;
-    let (phone, _events) = Phone::start(cfg).await.context("starting a phone")?;
+    // A phone is a device of its own: its own thread and runtime.
+    let (phone, _events) = own_thread("phone")?
+        .spawn(Phone::start(cfg))
+        .await
+        .context("the phone's thread")?
+        .context("starting a phone")?;
     Ok(phone)
+}
+
+/// A new thread running a one-thread runtime, as `p2psip peer` runs a node by
+/// default (`--threads 1`): what is spawned on the returned handle runs on that
+/// thread. The thread lives as long as the process, as a node's process would;
+/// the bench's nodes and phones each get one, so that they share the cores the
+/// way separate processes do rather than one runtime's two worker threads.
+fn own_thread(name: &str) -> Result<tokio::runtime::Handle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(
+            move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => {
+                    let _ = tx.send(Ok(rt.handle().clone()));
+                    rt.block_on(std::future::pending::<()>());
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            },
+        )
+        .context("starting a thread")?;
+    rx.recv()
+        .context("the new thread ended at once")?
+        .context("starting a thread's runtime")
 }
 
 // ---------------------------------------------------------------------------------
@@ -650,6 +684,8 @@ fn aor(user: &str) -> String {
 struct Node {
     handle: NodeHandle,
     security: LinkSecurity,
+    /// The node's own thread ([`own_thread`]).
+    rt: tokio::runtime::Handle,
 }
 
 async fn spawn_node(ca: &TestCa, i: usize, bootstrap: Vec<SocketAddr>) -> Result<Node> {
@@ -668,23 +704,26 @@ async fn spawn_node(ca: &TestCa, i: usize, bootstrap: Vec<SocketAddr>) -> Result
     cfg.data_models = cfg.kinds.data_models();
     cfg.reliability_timer = Duration::from_millis(1000);
     let create = bootstrap.is_empty();
-    let (handle, _task) = runtime::start(RuntimeConfig {
-        node: cfg,
-        security: security.clone(),
-        protocol: LinkProtocol::Tls,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        bootstrap,
-        create_overlay: create,
-        storage: None,
-        seed: i as u64 + 1,
-    })
-    .await
-    .with_context(|| format!("starting node {i}"))?;
+    let rt = own_thread(&format!("node{i}"))?;
+    let (handle, _task) = rt
+        .spawn(runtime::start(RuntimeConfig {
+            node: cfg,
+            security: security.clone(),
+            protocol: LinkProtocol::Tls,
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            bootstrap,
+            create_overlay: create,
+            storage: None,
+            seed: i as u64 + 1,
+        }))
+        .await
+        .context("the node's thread")?
+        .with_context(|| format!("starting node {i}"))?;
     handle
         .joined(JOIN_LIMIT)
         .await
         .with_context(|| format!("node {i} did not join"))?;
-    Ok(Node { handle, security })
+    Ok(Node { handle, security, rt })
 }
 
 /// A front end on `node` for its own user and the `signers`' users, all with
@@ -698,23 +737,26 @@ async fn front_end(
     accounts.insert(own.to_owned(), PASSWORD.to_owned());
     let usage = SipUsage::new(node.handle.clone(), OVERLAY, Vec::new()).map_err(|e| anyhow!("{e}"))?;
     let tls = TlsLinks::new(node.security.clone(), 64 * 1024).context("TLS for SIP between nodes")?;
-    frontend::start(
-        usage,
-        tls,
-        FrontendConfig {
-            phones: SocketAddr::from(([127, 0, 0, 1], 0)),
-            phones_tls: None,
-            overlay: SocketAddr::from(([127, 0, 0, 1], 0)),
-            accounts,
-            signers,
-            trusted: Vec::new(),
-            domains: reload_sip::usage::DomainRestriction::OverlayOnly(OVERLAY.to_ascii_lowercase()),
-            realm: OVERLAY.to_owned(),
-            outbound_proxy: None,
-        },
-    )
-    .await
-    .context("starting a front end")
+    // On the node's own thread, as `p2psip peer --sip` runs it.
+    node.rt
+        .spawn(frontend::start(
+            usage,
+            tls,
+            FrontendConfig {
+                phones: SocketAddr::from(([127, 0, 0, 1], 0)),
+                phones_tls: None,
+                overlay: SocketAddr::from(([127, 0, 0, 1], 0)),
+                accounts,
+                signers,
+                trusted: Vec::new(),
+                domains: reload_sip::usage::DomainRestriction::OverlayOnly(OVERLAY.to_ascii_lowercase()),
+                realm: OVERLAY.to_owned(),
+                outbound_proxy: None,
+            },
+        ))
+        .await
+        .context("the node's thread")?
+        .context("starting a front end")
 }
 
 async fn run_ours(args: &SipArgs, dir: &Path, sipp: &Path, ticks: f64) -> Result<OurSide> {
