@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use reload_core::storage::{RestoreSummary, StorageBackend, StorageChange};
+use reload_core::storage::{RestoreSummary, StorageBackend};
 use reload_core::{
     Action, Answer, CertificateCrypto, Event, Failure, LinkId, NeighborTable, Node, NodeConfig, RequestId, State,
     Stats, Time,
@@ -744,22 +744,6 @@ struct Driver {
     sync_due: Option<tokio::time::Instant>,
 }
 
-/// Whether a message the node queued may acknowledge stored data: an answer (or
-/// an error answer), or what cannot be told apart from one (a fragment, a message
-/// that does not parse). Requests never acknowledge anything.
-fn may_acknowledge(bytes: &[u8]) -> bool {
-    let Ok(raw) = reload_wire::RawMessage::split(bytes, usize::MAX) else {
-        return true;
-    };
-    if !raw.header.fragment.is_whole() {
-        return true;
-    }
-    match raw.payload.get(..2) {
-        Some(&[a, b]) => !reload_wire::MessageCode(u16::from_be_bytes([a, b])).is_request(),
-        _ => true,
-    }
-}
-
 /// How long replicas committed lazily wait at most for their sync.
 const REPLICA_SYNC: Duration = Duration::from_secs(1);
 
@@ -771,7 +755,7 @@ impl Driver {
         let (report_tx, mut reports) = mpsc::channel::<Report>(1024);
         let mut commands_open = true;
         loop {
-            if !self.flush(&report_tx).await {
+            if !self.flush(&report_tx) {
                 break;
             }
             if let Some((_, deadline)) = &self.leaving {
@@ -868,34 +852,22 @@ impl Driver {
         }
     }
 
-    /// Carries out what the node queued: storage made durable before anything
-    /// that acknowledges it leaves (reload-net's rule), transmits, link actions and
-    /// events. Returns false if the node must stop.
-    ///
-    /// While a durable commit runs (on a blocking thread: an fsync takes hundreds of
-    /// microseconds), the requests queued with it already go out, since no request
-    /// acknowledges stored data; only answers wait. A responsible peer's replica
-    /// Stores (§10.4) thus reach its successors while its own copy reaches the disk,
-    /// and its StoreAns leaves as soon as that is done.
-    async fn flush(&mut self, reports: &mpsc::Sender<Report>) -> bool {
+    /// Carries out what the node queued: storage first (made durable before
+    /// anything that acknowledges it leaves, reload-net's rule), then transmits,
+    /// link actions and events. Returns false if the node must stop.
+    fn flush(&mut self, reports: &mpsc::Sender<Report>) -> bool {
         // Actions can give the node more to send (a link that comes up again at
         // once, a link closed): go round until nothing is left.
         loop {
-            let changes = self.node.take_storage_changes();
-            let durable = self.backend.is_some() && changes.iter().any(|c| self.node.is_responsible(c.resource()));
-            let mut held = Vec::new();
-            while let Some(t) = self.node.poll_transmit() {
-                if durable && may_acknowledge(&t.bytes) {
-                    held.push(t);
-                } else {
-                    self.transmit(t);
-                }
-            }
-            if !self.persist(changes, durable).await {
+            if !self.persist() {
                 return false;
             }
-            for t in held {
-                self.transmit(t);
+            while let Some(t) = self.node.poll_transmit() {
+                let Some(link) = self.open.get(&t.link) else { continue };
+                // A full queue drops the message; end-to-end retransmission (§6.2.1) covers it.
+                if link.send.try_send(t.bytes).is_err() {
+                    tracing::debug!(peer = %link.peer, "link send queue full; message dropped");
+                }
             }
             let mut acted = false;
             while let Some(action) = self.node.poll_action() {
@@ -919,48 +891,21 @@ impl Driver {
         true
     }
 
-    /// Hands one message to its link's task.
-    fn transmit(&mut self, t: reload_core::Transmit) {
-        let Some(link) = self.open.get(&t.link) else { return };
-        // A full queue drops the message; end-to-end retransmission (§6.2.1) covers it.
-        if link.send.try_send(t.bytes).is_err() {
-            tracing::debug!(peer = %link.peer, "link send queue full; message dropped");
-        }
-    }
-
-    /// Commits `changes`. A batch that touches a value this peer is responsible
-    /// for (`durable`) is synced, on a blocking thread, before this returns; a
-    /// batch of replicas only (§10.4) is committed lazily and synced within
-    /// [`REPLICA_SYNC`] (see reload-net's persist module for why). False if the node
-    /// must stop.
-    async fn persist(&mut self, changes: Vec<StorageChange>, durable: bool) -> bool {
-        if changes.is_empty() {
-            return true;
-        }
-        let Some(mut backend) = self.backend.take() else {
+    /// Commits the node's storage changes. A batch that touches a value this peer
+    /// is responsible for is synced before anything goes out; a batch of replicas
+    /// only (§10.4) is committed lazily and synced within [`REPLICA_SYNC`] (see
+    /// reload-net's persist module for why). False if the node must stop.
+    fn persist(&mut self) -> bool {
+        let changes = self.node.take_storage_changes();
+        let Some(backend) = self.backend.as_mut().filter(|_| !changes.is_empty()) else {
             return true;
         };
-        let result = if durable {
-            match tokio::task::spawn_blocking(move || {
-                let r = backend.apply(&changes);
-                (backend, r)
-            })
-            .await
-            {
-                Ok((b, r)) => {
-                    backend = b;
-                    r
-                }
-                Err(e) => {
-                    // The store went with the failed thread: nothing can be made durable.
-                    tracing::error!(error = %e, "the storage thread failed; stopping");
-                    return false;
-                }
-            }
+        let primary = changes.iter().any(|c| self.node.is_responsible(c.resource()));
+        let result = if primary {
+            backend.apply(&changes)
         } else {
             backend.apply_lazily(&changes)
         };
-        let backend = self.backend.insert(backend);
         if let Err(e) = result {
             // Sending the acknowledgements now could lose acknowledged data.
             tracing::error!(error = %e, "cannot persist stored values; stopping");
