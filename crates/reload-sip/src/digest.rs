@@ -7,11 +7,14 @@
 //! * [`DigestServer`] issues challenges (`WWW-Authenticate` /
 //!   `Proxy-Authenticate` values) with a *stateless* nonce — a timestamp and a
 //!   keyed MD5 MAC over it — and verifies `Authorization` /
-//!   `Proxy-Authorization` values.
+//!   `Proxy-Authorization` values. Replayed credentials are refused: it keeps the
+//!   nonce counts it has accepted for each nonce in use (RFC 2617 §3.2.2).
 //! * [`authorization`] answers a challenge on the client side.
 //!
 //! Every parser here takes untrusted text: bad input gives a [`DigestError`],
 //! never a panic.
+
+use std::collections::{HashMap, VecDeque};
 
 use md5::{Digest, Md5};
 
@@ -21,6 +24,18 @@ pub const DEFAULT_NONCE_TTL_SECS: u64 = 300;
 
 /// How far in the future a nonce's timestamp may lie (clock steps), seconds.
 const NONCE_FUTURE_SKEW_SECS: u64 = 5;
+
+/// Nonces whose use [`DigestServer`] tracks at most. Only nonces of accepted
+/// credentials are tracked, so strangers cannot fill the table; when it is full,
+/// the oldest nonce is forgotten and from then on treated as stale.
+const MAX_TRACKED_NONCES: usize = 16 * 1024;
+
+/// How far below the highest nonce count seen a request may still arrive (UDP
+/// reorders), as in IPsec's anti-replay window (RFC 4303 §3.4.3).
+const NC_WINDOW: u32 = 64;
+
+/// Length of our nonces: 16 hex digits of issue time, 16 of salt, 32 of MAC.
+const NONCE_LEN: usize = 64;
 
 /// Longest header value the parser looks at; longer ones are refused.
 const MAX_HEADER_LEN: usize = 8 * 1024;
@@ -61,14 +76,23 @@ pub enum DigestError {
     /// The `response` does not match the password.
     #[error("digest response does not match")]
     BadResponse,
+    /// The credentials are right but were used before: the same nonce count
+    /// again, a count too far below the highest one seen, or a nonce without
+    /// `qop` (which has no count) a second time (RFC 2617 §3.2.2, "if the same
+    /// nc-value is seen twice, then the request is a replay"). Challenge again
+    /// with `stale=true`, so an honest client retries with a fresh nonce.
+    #[error("digest credentials replayed")]
+    Replayed,
 }
 
 /// The server side: makes challenges and verifies credentials.
 ///
 /// The nonce is stateless (RFC 2617 §3.2.1 suggests a timestamp plus a
-/// private key hash): 16 hex digits of issue time in seconds followed by the
-/// hex HMAC-MD5 (RFC 2104) of `realm:timestamp` under `secret`. Replays of a
-/// fresh nonce are not detected (`nc` is not tracked).
+/// private key hash): 16 hex digits of issue time in seconds, 16 of random
+/// salt, and the hex HMAC-MD5 (RFC 2104) of `realm:time-salt` under `secret`.
+/// The salt makes every challenge's nonce unique. The nonces of
+/// accepted credentials and their nonce counts are remembered until the nonce
+/// goes stale, so a replay is refused ([`DigestError::Replayed`]).
 #[derive(Clone)]
 pub struct DigestServer {
     /// The protection realm, sent in challenges and required in credentials.
@@ -77,6 +101,100 @@ pub struct DigestServer {
     pub secret: Vec<u8>,
     /// Nonces older than this many seconds are stale.
     pub nonce_ttl_secs: u64,
+    /// The use made of each nonce that credentials were accepted with.
+    used: NonceUse,
+}
+
+/// The nonces accepted credentials came with and the nonce counts seen with
+/// each (RFC 2617 §3.2.2), bounded by [`MAX_TRACKED_NONCES`].
+#[derive(Clone, Default)]
+struct NonceUse {
+    /// Nonce → its counts.
+    counts: HashMap<String, NcWindow>,
+    /// Nonces in the order they were first accepted, with their issue time.
+    order: VecDeque<(u64, String)>,
+    /// Nonces issued at or before this time were forgotten to keep the table
+    /// bounded; they count as stale.
+    forgotten_up_to: Option<u64>,
+}
+
+/// The highest nonce count seen with a nonce and which of the [`NC_WINDOW`]
+/// counts below it were seen too (bit `i` is `highest - 1 - i`).
+#[derive(Clone, Copy)]
+struct NcWindow {
+    highest: u32,
+    below: u64,
+}
+
+impl NcWindow {
+    fn new(nc: u32) -> Self {
+        NcWindow { highest: nc, below: 0 }
+    }
+
+    /// Records `nc`; false if it was seen before or is too old to tell.
+    fn accept(&mut self, nc: u32) -> bool {
+        if nc > self.highest {
+            let shift = nc - self.highest;
+            self.below = if shift > NC_WINDOW {
+                0
+            } else {
+                // The old highest becomes bit `shift - 1`.
+                (self.below << (shift - 1) << 1) | (1 << (shift - 1))
+            };
+            self.highest = nc;
+            return true;
+        }
+        let back = self.highest - nc;
+        if back == 0 || back > NC_WINDOW {
+            return false;
+        }
+        let bit = 1u64 << (back - 1);
+        if self.below & bit != 0 {
+            return false;
+        }
+        self.below |= bit;
+        true
+    }
+}
+
+impl NonceUse {
+    /// Records one use of `nonce` (issued at `issued`) with count `nc` (`None`
+    /// without `qop`, where a nonce may serve once); false for a replay.
+    fn accept(&mut self, nonce: &str, issued: u64, nc: Option<u32>, stale_before: u64) -> bool {
+        if self.forgotten_up_to.is_some_and(|t| issued <= t) {
+            return false;
+        }
+        if let Some(window) = self.counts.get_mut(nonce) {
+            return nc.is_some_and(|nc| window.accept(nc));
+        }
+        self.forget_stale(stale_before);
+        if self.order.len() >= MAX_TRACKED_NONCES {
+            if let Some((t, old)) = self.order.pop_front() {
+                self.counts.remove(&old);
+                self.forgotten_up_to = Some(self.forgotten_up_to.map_or(t, |f| f.max(t)));
+            }
+            if self.forgotten_up_to.is_some_and(|t| issued <= t) {
+                return false;
+            }
+        }
+        // Without qop the nonce has no count: any second use is a replay.
+        let window = NcWindow::new(nc.unwrap_or(u32::MAX));
+        self.counts.insert(nonce.to_owned(), window);
+        self.order.push_back((issued, nonce.to_owned()));
+        true
+    }
+
+    /// Drops nonces issued before `stale_before`: they are refused as stale anyway.
+    fn forget_stale(&mut self, stale_before: u64) {
+        while let Some((t, _)) = self.order.front() {
+            if *t >= stale_before {
+                break;
+            }
+            if let Some((_, old)) = self.order.pop_front() {
+                self.counts.remove(&old);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for DigestServer {
@@ -85,6 +203,7 @@ impl std::fmt::Debug for DigestServer {
             .field("realm", &self.realm)
             .field("secret", &"<redacted>")
             .field("nonce_ttl_secs", &self.nonce_ttl_secs)
+            .field("tracked_nonces", &self.used.order.len())
             .finish()
     }
 }
@@ -93,7 +212,7 @@ impl DigestError {
     /// Whether this is [`DigestError::StaleNonce`]: challenge again with
     /// `stale=true`.
     pub fn is_stale(&self) -> bool {
-        matches!(self, DigestError::StaleNonce)
+        matches!(self, DigestError::StaleNonce | DigestError::Replayed)
     }
 }
 
@@ -105,21 +224,26 @@ impl DigestServer {
             realm: realm.into(),
             secret: secret.into(),
             nonce_ttl_secs: DEFAULT_NONCE_TTL_SECS,
+            used: NonceUse::default(),
         }
     }
 
-    /// A fresh nonce for time `now_secs` (seconds since the Unix epoch).
+    /// A fresh nonce for time `now_secs` (seconds since the Unix epoch): the
+    /// time, a random salt (so that every challenge has a nonce of its own,
+    /// even many in one second: nonce counts are tracked per nonce), and the
+    /// MAC over both.
     pub fn nonce(&self, now_secs: u64) -> String {
-        let ts = format!("{now_secs:016x}");
-        let mac = self.nonce_mac(&ts);
-        format!("{ts}{mac}")
+        let stamp = format!("{now_secs:016x}{:016x}", rand::random::<u64>());
+        let mac = self.nonce_mac(&stamp);
+        format!("{stamp}{mac}")
     }
 
-    fn nonce_mac(&self, ts_hex: &str) -> String {
-        let mut msg = Vec::with_capacity(self.realm.len() + 1 + ts_hex.len());
+    /// The MAC of a nonce's time and salt, `realm:time-salt` under the secret.
+    fn nonce_mac(&self, stamp_hex: &str) -> String {
+        let mut msg = Vec::with_capacity(self.realm.len() + 1 + stamp_hex.len());
         msg.extend_from_slice(self.realm.as_bytes());
         msg.push(b':');
-        msg.extend_from_slice(ts_hex.as_bytes());
+        msg.extend_from_slice(stamp_hex.as_bytes());
         hex(&hmac_md5(&self.secret, &msg))
     }
 
@@ -141,13 +265,14 @@ impl DigestServer {
         s
     }
 
-    /// Checks the nonce: `Ok(age_is_fine)` when we issued it.
-    fn check_nonce(&self, nonce: &str, now_secs: u64) -> Result<bool, DigestError> {
-        if nonce.len() != 48 || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
+    /// Checks the nonce: `Ok((issued_at, age_is_fine))` when we issued it.
+    fn check_nonce(&self, nonce: &str, now_secs: u64) -> Result<(u64, bool), DigestError> {
+        if nonce.len() != NONCE_LEN || !nonce.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(DigestError::InvalidNonce);
         }
-        let (ts_hex, mac) = nonce.split_at(16);
-        let expected = self.nonce_mac(ts_hex);
+        let (stamp_hex, mac) = nonce.split_at(32);
+        let expected = self.nonce_mac(stamp_hex);
+        let ts_hex = &stamp_hex[..16];
         if !ct_eq(expected.as_bytes(), mac.to_ascii_lowercase().as_bytes()) {
             return Err(DigestError::InvalidNonce);
         }
@@ -155,7 +280,7 @@ impl DigestServer {
         if ts > now_secs.saturating_add(NONCE_FUTURE_SKEW_SECS) {
             return Err(DigestError::InvalidNonce);
         }
-        Ok(now_secs.saturating_sub(ts) <= self.nonce_ttl_secs)
+        Ok((ts, now_secs.saturating_sub(ts) <= self.nonce_ttl_secs))
     }
 
     /// Verifies an `Authorization` / `Proxy-Authorization` header value for a
@@ -170,8 +295,12 @@ impl DigestServer {
     /// `qop` (RFC 2069) are accepted; `algorithm` must be absent or `MD5`.
     /// The `uri` must be present (comparing it with the Request-URI is left
     /// to the caller, who has the request).
+    ///
+    /// Right credentials used before give [`DigestError::Replayed`]: with
+    /// `qop=auth` each nonce count is accepted once per nonce (counts may arrive
+    /// out of order by up to 64); without `qop` a nonce is accepted once.
     pub fn verify(
-        &self,
+        &mut self,
         method: &str,
         authorization: &str,
         password_lookup: impl Fn(&str) -> Option<String>,
@@ -191,7 +320,7 @@ impl DigestServer {
         {
             return Err(DigestError::UnsupportedAlgorithm(alg.to_string()));
         }
-        let fresh = self.check_nonce(nonce, now_secs)?;
+        let (issued, fresh) = self.check_nonce(nonce, now_secs)?;
         let password = password_lookup(username).ok_or_else(|| DigestError::UnknownUser(username.into()))?;
         let expected = expected_response(&params, method, &password)?;
         if !ct_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes()) {
@@ -199,6 +328,15 @@ impl DigestServer {
         }
         if !fresh {
             return Err(DigestError::StaleNonce);
+        }
+        // `expected_response` checked that a qop request has 8 hex digits of nc.
+        let nc = match params.opt("qop") {
+            Some(_) => Some(u32::from_str_radix(params.get("nc")?, 16).map_err(|_| malformed("nc is not hex"))?),
+            None => None,
+        };
+        let stale_before = now_secs.saturating_sub(self.nonce_ttl_secs);
+        if !self.used.accept(nonce, issued, nc, stale_before) {
+            return Err(DigestError::Replayed);
         }
         Ok(username.to_string())
     }
@@ -244,6 +382,21 @@ pub fn authorization(
     password: &str,
     cnonce: &str,
 ) -> Result<String, DigestError> {
+    authorization_counted(challenge, method, uri, user, password, cnonce, 1)
+}
+
+/// [`authorization`] for the `nc`-th request (counting from 1) made with the
+/// challenge's nonce: a client that reuses a nonce counts up, or the server takes
+/// the request for a replay (RFC 2617 §3.2.2).
+pub fn authorization_counted(
+    challenge: &str,
+    method: &str,
+    uri: &str,
+    user: &str,
+    password: &str,
+    cnonce: &str,
+    nc: u32,
+) -> Result<String, DigestError> {
     let params = parse_digest(challenge)?;
     let realm = params.get("realm")?;
     let nonce = params.get("nonce")?;
@@ -268,7 +421,7 @@ pub fn authorization(
     if (use_qop || sess) && cnonce.is_empty() {
         return Err(DigestError::MissingParam("cnonce"));
     }
-    let nc = "00000001";
+    let nc = format!("{nc:08x}");
     let mut ha1 = md5_hex(format!("{user}:{realm}:{password}").as_bytes());
     if sess {
         ha1 = md5_hex(format!("{ha1}:{nonce}:{cnonce}").as_bytes());
@@ -551,13 +704,13 @@ mod tests {
             p.get("response").unwrap()
         );
         // ...but the RFC's nonce is not one of ours, so verify() refuses it.
-        let s = DigestServer::new("testrealm@host.com", b"x".to_vec());
+        let mut s = DigestServer::new("testrealm@host.com", b"x".to_vec());
         assert_eq!(s.verify("GET", RFC2617_AUTH, lookup, 0), Err(DigestError::InvalidNonce));
     }
 
     #[test]
     fn round_trip_qop_auth() {
-        let s = server();
+        let mut s = server();
         let ch = s.challenge(1000, false);
         let auth = authorization(&ch, "REGISTER", "sip:overlay.test", "alice", "secret", "c1").unwrap();
         assert_eq!(s.verify("REGISTER", &auth, lookup, 1010).unwrap(), "alice");
@@ -575,18 +728,100 @@ mod tests {
     }
 
     #[test]
+    fn a_nonce_count_is_accepted_once() {
+        let mut s = server();
+        let ch = s.challenge(1000, false);
+        let auth = |nc| authorization_counted(&ch, "REGISTER", "sip:overlay.test", "alice", "secret", "c1", nc);
+        assert_eq!(s.verify("REGISTER", &auth(1).unwrap(), lookup, 1001).unwrap(), "alice");
+        // The same credentials again: a replay, answered as stale so an honest
+        // client takes a fresh nonce.
+        let replayed = s.verify("REGISTER", &auth(1).unwrap(), lookup, 1002);
+        assert_eq!(replayed, Err(DigestError::Replayed));
+        assert!(replayed.is_err_and(|e| e.is_stale()));
+        // Counting up is fine, and a count that UDP delivered late still counts once.
+        assert!(s.verify("REGISTER", &auth(3).unwrap(), lookup, 1003).is_ok());
+        assert!(s.verify("REGISTER", &auth(2).unwrap(), lookup, 1003).is_ok());
+        assert_eq!(
+            s.verify("REGISTER", &auth(2).unwrap(), lookup, 1003),
+            Err(DigestError::Replayed)
+        );
+        assert_eq!(
+            s.verify("REGISTER", &auth(3).unwrap(), lookup, 1003),
+            Err(DigestError::Replayed)
+        );
+        // A jump, then a count too far below the highest to tell.
+        assert!(s.verify("REGISTER", &auth(3 + 200).unwrap(), lookup, 1004).is_ok());
+        assert_eq!(
+            s.verify("REGISTER", &auth(4).unwrap(), lookup, 1004),
+            Err(DigestError::Replayed)
+        );
+        assert!(s.verify("REGISTER", &auth(203 - 64).unwrap(), lookup, 1004).is_ok());
+        // Wrong credentials are refused as wrong, never recorded.
+        let bad = authorization_counted(&ch, "REGISTER", "sip:overlay.test", "alice", "x", "c1", 500).unwrap();
+        assert_eq!(s.verify("REGISTER", &bad, lookup, 1004), Err(DigestError::BadResponse));
+        assert!(s.verify("REGISTER", &auth(500).unwrap(), lookup, 1004).is_ok());
+        // Another nonce has counts of its own.
+        let ch2 = s.challenge(1005, false);
+        let other = authorization(&ch2, "REGISTER", "sip:overlay.test", "alice", "secret", "c2").unwrap();
+        assert!(s.verify("REGISTER", &other, lookup, 1005).is_ok());
+    }
+
+    #[test]
+    fn the_nonce_count_window_slides() {
+        let mut w = NcWindow::new(1);
+        assert!(!w.accept(1));
+        assert!(w.accept(1 + NC_WINDOW));
+        // 1 is exactly NC_WINDOW below the highest: still known as seen.
+        assert!(!w.accept(1));
+        assert!(w.accept(2));
+        assert!(w.accept(2 + 2 * NC_WINDOW));
+        // Everything older than the window is refused.
+        assert!(!w.accept(2 + NC_WINDOW - 1));
+        assert!(w.accept(2 + NC_WINDOW));
+        assert!(w.accept(u32::MAX));
+        assert!(!w.accept(u32::MAX));
+    }
+
+    #[test]
+    fn tracked_nonces_are_bounded_and_forgotten_ones_count_as_stale() {
+        let mut s = server();
+        let mut first = None;
+        for i in 0..=MAX_TRACKED_NONCES as u64 {
+            let ch = s.challenge(1000 + i / 64, false);
+            let auth = authorization(&ch, "REGISTER", "sip:overlay.test", "alice", "secret", "c").unwrap();
+            assert!(s.verify("REGISTER", &auth, lookup, 1000 + i / 64).is_ok(), "nonce {i}");
+            first.get_or_insert(ch);
+        }
+        assert_eq!(s.used.order.len(), MAX_TRACKED_NONCES);
+        assert_eq!(s.used.counts.len(), MAX_TRACKED_NONCES);
+        // The first nonce was forgotten to make room: a later count with it is
+        // refused rather than taken as new.
+        let ch = first.unwrap();
+        let again = authorization_counted(&ch, "REGISTER", "sip:overlay.test", "alice", "secret", "c", 2).unwrap();
+        assert_eq!(s.verify("REGISTER", &again, lookup, 1300), Err(DigestError::Replayed));
+        // Once nonces go stale they leave the table.
+        let late = 1000 + DEFAULT_NONCE_TTL_SECS + 1000;
+        let ch = s.challenge(late, false);
+        let auth = authorization(&ch, "REGISTER", "sip:overlay.test", "alice", "secret", "c").unwrap();
+        assert!(s.verify("REGISTER", &auth, lookup, late).is_ok());
+        assert_eq!(s.used.order.len(), 1);
+    }
+
+    #[test]
     fn rfc2069_without_qop_is_accepted() {
-        let s = server();
+        let mut s = server();
         let nonce = s.nonce(50);
         let ch = format!("Digest realm=\"overlay.test\", nonce=\"{nonce}\"");
         let auth = authorization(&ch, "INVITE", "sip:bob@overlay.test", "alice", "secret", "").unwrap();
         assert!(!auth.contains("qop"));
         assert_eq!(s.verify("INVITE", &auth, lookup, 60).unwrap(), "alice");
+        // Without qop there is no count to tell requests apart: a nonce serves once.
+        assert_eq!(s.verify("INVITE", &auth, lookup, 61), Err(DigestError::Replayed));
     }
 
     #[test]
     fn stale_and_forged_nonces() {
-        let s = server();
+        let mut s = server();
         let ch = s.challenge(1000, false);
         let auth = authorization(&ch, "REGISTER", "sip:overlay.test", "alice", "secret", "c").unwrap();
         let later = 1000 + DEFAULT_NONCE_TTL_SECS + 1;
@@ -597,7 +832,7 @@ mod tests {
         // From the future.
         assert_eq!(s.verify("REGISTER", &auth, lookup, 900), Err(DigestError::InvalidNonce));
         // Another server's nonce (different secret).
-        let other = DigestServer::new("overlay.test", b"other".to_vec());
+        let mut other = DigestServer::new("overlay.test", b"other".to_vec());
         assert_eq!(
             other.verify("REGISTER", &auth, lookup, 1000),
             Err(DigestError::InvalidNonce)
@@ -615,7 +850,7 @@ mod tests {
 
     #[test]
     fn realm_algorithm_qop_checks() {
-        let s = server();
+        let mut s = server();
         let n = s.nonce(10);
         let other_realm =
             format!("Digest username=\"alice\", realm=\"x\", nonce=\"{n}\", uri=\"sip:a\", response=\"00\"");
@@ -653,7 +888,7 @@ mod tests {
 
     #[test]
     fn parser_order_case_escapes_and_unknowns() {
-        let s = DigestServer::new("we\"ird\\realm", b"k".to_vec());
+        let mut s = DigestServer::new("we\"ird\\realm", b"k".to_vec());
         let ch = s.challenge(7, false);
         assert!(ch.contains(r#"realm="we\"ird\\realm""#));
         let auth = authorization(&ch, "MESSAGE", "sip:b@x", "alice", "secret", "cn").unwrap();
@@ -698,7 +933,7 @@ mod tests {
 
     #[test]
     fn malformed_headers_are_errors() {
-        let s = server();
+        let mut s = server();
         for bad in [
             "",
             "Digest",
@@ -792,7 +1027,7 @@ mod tests {
     proptest! {
         #[test]
         fn random_strings_never_panic(s in ".{0,300}", m in "[A-Z]{0,8}") {
-            let srv = server();
+            let mut srv = server();
             let _ = srv.verify(&m, &s, lookup, 1);
             let _ = authorization(&s, &m, "sip:x", "u", "p", "c");
             let with_prefix = format!("Digest {s}");
@@ -804,7 +1039,7 @@ mod tests {
         fn digest_like_strings_never_panic(
             s in r#"Digest( ?[a-zA-Z]{1,9} ?= ?("([^"\\]|\\.){0,12}"|[a-z0-9]{0,12}) ?,?){0,9}"#
         ) {
-            let srv = server();
+            let mut srv = server();
             let _ = srv.verify("REGISTER", &s, lookup, 1);
             let _ = authorization(&s, "REGISTER", "sip:x", "u", "p", "c");
         }

@@ -67,7 +67,7 @@ struct TestProxy {
 }
 
 impl TestProxy {
-    async fn start(challenge: Option<(DigestServer, String)>) -> TestProxy {
+    async fn start(mut challenge: Option<(DigestServer, String)>) -> TestProxy {
         let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = sock.local_addr().unwrap();
         let users: Arc<Mutex<HashMap<String, SocketAddr>>> = Arc::default();
@@ -113,7 +113,7 @@ impl TestProxy {
                     .and_then(|v| v.split(";branch=").nth(1))
                     .map(|b| b.split(';').next().unwrap_or_default().to_string())
                     .unwrap_or_default();
-                if let Some((server, password)) = &challenge {
+                if let Some((server, password)) = &mut challenge {
                     if method == "ACK" && challenged.contains(&top_branch) {
                         // The ACK for our 407 ends here (RFC 3261 §17.2.1).
                         l.lock().unwrap().push("ACK (absorbed)".into());
@@ -385,7 +385,7 @@ async fn test_registrar() -> (SocketAddr, Arc<Mutex<Vec<(String, String)>>>) {
     let addr = sock.local_addr().unwrap();
     let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let seen2 = seen.clone();
-    let server = DigestServer::new("overlay.test", b"registrar-secret".to_vec());
+    let mut server = DigestServer::new("overlay.test", b"registrar-secret".to_vec());
     tokio::spawn(async move {
         let mut buf = vec![0u8; 65535];
         loop {
