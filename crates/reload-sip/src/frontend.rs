@@ -2,9 +2,10 @@
 //! TLS connections to other nodes opened by AppAttach (RFC 7904 §5), and the
 //! overlay operations of the SIP usage, all around one [`Proxy`].
 //!
-//! One task owns the proxy. Socket readers and overlay operations run in
-//! their own tasks and report back on a channel, so a slow AppAttach or Fetch
-//! never holds up other calls.
+//! One task owns the proxy. Socket readers, overlay operations and DNS
+//! (RFC 3263, [`crate::dns`]) run in their own tasks and report back on a
+//! channel, so a slow AppAttach, Fetch or DNS answer never holds up other
+//! calls.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,8 +20,13 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::dns::DnsConfig;
+use crate::dns::SipResolver;
 use crate::framing::{Frame, PING, PONG, StreamFramer};
-use crate::proxy::{LookupError, Output, Peer, Proxy, ProxyConfig, ProxyStats, Resolved, ResolvedRoute, Transport};
+use crate::locate::{Destination, LocateError, SipTarget};
+use crate::proxy::{
+    LookupError, OUTBOUND_TRANSPORTS, Output, Peer, Proxy, ProxyConfig, ProxyStats, Resolved, ResolvedRoute, Transport,
+};
 use crate::usage::{APP_SIPS, SipUsage};
 
 /// How often an idle connection to another node sends a keep-alive ping
@@ -99,9 +105,9 @@ enum Input {
         id: u64,
         result: Result<Resolved, LookupError>,
     },
-    Resolved {
+    Located {
         id: u64,
-        result: Result<Vec<SocketAddr>, String>,
+        result: Result<Vec<Destination>, LocateError>,
     },
     Stored {
         id: u64,
@@ -175,7 +181,20 @@ impl Frontend {
 
 /// Starts the front end of a node: binds the sockets, offers SIPS (5061) in
 /// AppAttach answers (RFC 7904 §5.1), and runs until the tokio runtime ends.
+/// Servers of other domains are found with the system's DNS configuration.
 pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Result<Frontend, FrontendError> {
+    start_with_dns(usage, tls, cfg, DnsConfig::default()).await
+}
+
+/// [`start`], finding servers of other domains (RFC 3263) with the
+/// nameserver `dns` names. Without DNS (no system configuration, say) the
+/// front end still runs: requests for other domains are answered 480.
+pub async fn start_with_dns(
+    usage: SipUsage,
+    tls: TlsLinks,
+    cfg: FrontendConfig,
+    dns: DnsConfig,
+) -> Result<Frontend, FrontendError> {
     let bind_err = |addr| move |source| FrontendError::Bind { addr, source };
     let (udp, tcp) = bind_phone_sockets(cfg.phones).await?;
     let udp_addr = udp.local_addr().map_err(bind_err(cfg.phones))?;
@@ -223,8 +242,13 @@ pub async fn start(usage: SipUsage, tls: TlsLinks, cfg: FrontendConfig) -> Resul
     if let Some((listener, _, acceptor)) = phones_tls {
         tokio::spawn(accept_phones_tls(listener, acceptor, inputs.clone()));
     }
+    let dns = SipResolver::new(&dns).map_err(|e| {
+        tracing::warn!(error = %e, "no DNS: requests for other domains will fail");
+        e.to_string()
+    });
     let shell = Shell {
         proxy,
+        dns,
         signers: Arc::new(cfg.signers),
         usage,
         tls,
@@ -268,6 +292,8 @@ fn unix_now() -> u64 {
 
 struct Shell {
     proxy: Proxy,
+    /// RFC 3263's DNS, or why there is none.
+    dns: Result<SipResolver, String>,
     signers: Arc<HashMap<String, reload_net::runtime::UserSigner>>,
     usage: SipUsage,
     tls: TlsLinks,
@@ -319,7 +345,7 @@ impl Shell {
             }
             Input::Lookup { id, result } => self.proxy.lookup_done(now, id, result),
             Input::Stored { id, result } => self.proxy.store_done(now, id, result),
-            Input::Resolved { id, result } => self.proxy.host_resolved(now, id, result),
+            Input::Located { id, result } => self.proxy.located(now, id, result),
             Input::Stats { reply } => {
                 let _ = reply.send(self.proxy.stats().clone());
             }
@@ -351,18 +377,7 @@ impl Shell {
                         let _ = inputs.send(Input::Stored { id, result }).await;
                     });
                 }
-                Output::ResolveHost { id, host, port } => {
-                    let inputs = self.inputs.clone();
-                    tokio::spawn(async move {
-                        let result =
-                            tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
-                                .await
-                                .map_err(|_| "DNS timed out".to_owned())
-                                .and_then(|r| r.map_err(|e| e.to_string()))
-                                .map(|addrs| addrs.collect::<Vec<_>>());
-                        let _ = inputs.send(Input::Resolved { id, result }).await;
-                    });
-                }
+                Output::Locate { id, target } => self.locate(id, target),
                 Output::Remove { id, aor } => {
                     let (usage, inputs, signers) = (self.usage.clone(), self.inputs.clone(), self.signers.clone());
                     tokio::spawn(async move {
@@ -378,6 +393,23 @@ impl Shell {
         }
     }
 
+    /// RFC 3263 in a task of its own (it is bounded by
+    /// [`crate::dns::LOCATE_TIMEOUT`]); the answer comes back as an input.
+    fn locate(&self, id: u64, target: SipTarget) {
+        let inputs = self.inputs.clone();
+        let dns = self.dns.clone();
+        tokio::spawn(async move {
+            let result = match dns {
+                Ok(dns) => dns.locate(&target, OUTBOUND_TRANSPORTS, rand::random()).await,
+                Err(why) => Err(LocateError::DnsFailed {
+                    domain: target.host.clone(),
+                    why,
+                }),
+            };
+            let _ = inputs.send(Input::Located { id, result }).await;
+        });
+    }
+
     async fn send(&mut self, to: Peer, bytes: Vec<u8>) {
         if let Peer::Sip {
             transport: Transport::Udp,
@@ -385,7 +417,11 @@ impl Shell {
         } = to
         {
             if let Err(e) = self.udp.send_to(&bytes, addr).await {
+                // A transport failure (RFC 3263 §4.3: the next server, if any,
+                // is tried), such as an IPv6 address from an IPv4 socket.
                 tracing::debug!(%addr, error = %e, "UDP send failed");
+                self.proxy
+                    .send_failed(Instant::now(), &to, &format!("UDP send failed: {e}"));
             }
             return;
         }

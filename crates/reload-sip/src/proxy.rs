@@ -23,6 +23,7 @@ use reload_core::storage::DomainRestriction;
 use reload_wire::NodeId;
 
 use crate::digest::DigestServer;
+use crate::locate::{self, Destination, LocateError, SipTarget};
 use crate::message::{self, Message, Method, Request, Response, SipUri};
 use crate::registrar::{Bindings, ContactUpdate, DEFAULT_EXPIRES, OverlayAction, RegisterFrom};
 
@@ -38,6 +39,12 @@ const TIMER_C: Duration = Duration::from_secs(180);
 const RETRY_AFTER_SECS: u32 = 5;
 /// The magic cookie of RFC 3261 branches (§8.1.1.7).
 const COOKIE: &str = "z9hG4bK";
+
+/// The transports the front end opens towards a conventional SIP server, for
+/// RFC 3263 §4.1 ("transport protocols supported by the client"). TLS is
+/// only used on a connection a phone opened (RFC 5626 §5): the front end has
+/// no client configuration to check another domain's certificate (RFC 5922).
+pub const OUTBOUND_TRANSPORTS: &[Transport] = &[Transport::Udp, Transport::Tcp];
 
 /// A plain SIP transport to a phone or a conventional SIP server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -145,15 +152,15 @@ pub enum Output {
         /// Seconds.
         lifetime: u32,
     },
-    /// Resolve a host name of another domain (RFC 3263 §4.2: its A and AAAA
-    /// records), then call [`Proxy::host_resolved`].
-    ResolveHost {
+    /// Find the SIP servers of another domain (RFC 3263 §4: NAPTR, SRV, then
+    /// A and AAAA records, as [`locate::Locator`] asks for them over
+    /// [`OUTBOUND_TRANSPORTS`]), then call [`Proxy::located`] with them in
+    /// the order to try.
+    Locate {
         /// Echo in the answer.
         id: u64,
-        /// The host.
-        host: String,
-        /// The port to pair with its addresses.
-        port: u16,
+        /// What the Request-URI or Route says about the next hop.
+        target: SipTarget,
     },
     /// Remove it, then call [`Proxy::store_done`].
     Remove {
@@ -244,6 +251,11 @@ struct ClientTxn {
     ack: Option<Vec<u8>>,
     /// A CANCEL is owed once the branch answers provisionally (§9.1).
     cancel_pending: bool,
+    /// The branch was cancelled: it must not fail over (RFC 3263 §4.3).
+    cancelled: bool,
+    /// The servers RFC 3263 found after this one, in order: the next is
+    /// tried if this one fails (§4.3).
+    alternates: VecDeque<Peer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -256,7 +268,11 @@ enum TimerKey {
 #[derive(Debug)]
 enum Waiting {
     Lookup(ServerKey),
-    Dns(ServerKey, Transport),
+    /// RFC 3263 for a transaction's next hop.
+    Locate(ServerKey),
+    /// RFC 3263 for the next hop of the ACK of a 2xx (its own transaction,
+    /// RFC 3263 §4), sent to the first server found.
+    LocateAck(Request),
     Register {
         server: ServerKey,
         aor: String,
@@ -655,7 +671,7 @@ impl Proxy {
 
     /// Checks the digest credentials in `header` for `aor`'s account (RFC 3261
     /// §22); on failure, the challenge to send.
-    fn authenticate(&self, now: Instant, req: &Request, header: &str, aor: &str) -> Result<(), String> {
+    fn authenticate(&mut self, now: Instant, req: &Request, header: &str, aor: &str) -> Result<(), String> {
         let unix = self.unix_secs(now);
         let Some(value) = message::first(&req.headers, header) else {
             return Err(self.digest.challenge(unix, false));
@@ -717,7 +733,7 @@ impl Proxy {
                     self.bindings.removed(&aor);
                 }
             }
-            Some(Waiting::Lookup(_) | Waiting::Dns(..)) | None => {}
+            Some(Waiting::Lookup(_) | Waiting::Locate(_) | Waiting::LocateAck(_)) | None => {}
         }
     }
 
@@ -781,8 +797,12 @@ impl Proxy {
             txn.request = req.clone();
         }
         match self.target(now, from, &req) {
-            Target::Forward(peer) => self.fork(now, key, vec![(peer, None)]),
-            Target::Contacts(list) => self.fork(now, key, list.into_iter().map(|(p, u)| (p, Some(u))).collect()),
+            Target::Forward(peer) => {
+                self.fork(now, key, vec![(peer, None)]);
+            }
+            Target::Contacts(list) => {
+                self.fork(now, key, list.into_iter().map(|(p, u)| (p, Some(u))).collect());
+            }
             Target::Lookup(aor) => {
                 let id = self.id();
                 if let Some(txn) = self.servers.get_mut(key) {
@@ -791,47 +811,76 @@ impl Proxy {
                 self.waiting.insert(id, Waiting::Lookup(key.clone()));
                 self.outputs.push_back(Output::Lookup { id, aor });
             }
-            Target::Dns { host, port, transport } => {
+            Target::Locate(target) => {
                 let id = self.id();
                 if let Some(txn) = self.servers.get_mut(key) {
                     txn.looking_up = true;
                 }
-                self.waiting.insert(id, Waiting::Dns(key.clone(), transport));
-                // RFC 3263 §4.2: without a port, 5060 (5061 for TLS).
-                let default = if transport == Transport::Tls { 5061 } else { 5060 };
-                self.outputs.push_back(Output::ResolveHost {
-                    id,
-                    host,
-                    port: port.unwrap_or(default),
-                });
+                self.waiting.insert(id, Waiting::Locate(key.clone()));
+                self.outputs.push_back(Output::Locate { id, target });
             }
+            Target::Unreachable(e) => self.not_located(now, key, &e),
             Target::Reject(code, reason) => self.respond(now, key, code, reason, &[]),
         }
     }
 
-    /// The outcome of an [`Output::ResolveHost`]: the addresses of a host of
-    /// another domain, in the order to try them (RFC 3263 §4.2).
-    pub fn host_resolved(&mut self, now: Instant, id: u64, result: Result<Vec<SocketAddr>, String>) {
-        let Some(Waiting::Dns(key, transport)) = self.waiting.remove(&id) else {
-            return;
-        };
-        let Some(txn) = self.servers.get_mut(&key) else {
+    /// The outcome of an [`Output::Locate`]: the servers of another domain in
+    /// the order to try them (RFC 3263 §4.2). The request goes to the first;
+    /// each of the others is tried in turn if the one before fails (§4.3). At
+    /// most [`locate::MAX_DESTINATIONS`] are used.
+    pub fn located(&mut self, now: Instant, id: u64, result: Result<Vec<Destination>, LocateError>) {
+        match self.waiting.remove(&id) {
+            Some(Waiting::Locate(key)) => self.locate_done(now, &key, result),
+            Some(Waiting::LocateAck(req)) => match result.as_deref() {
+                Ok([first, ..]) => self.send_ack(&sip_peer(*first), req),
+                _ => tracing::debug!("the ACK's next hop was not found; it is dropped"),
+            },
+            // Not a location: leave it for its own answer.
+            Some(other) => {
+                self.waiting.insert(id, other);
+            }
+            None => {}
+        }
+    }
+
+    fn locate_done(&mut self, now: Instant, key: &ServerKey, result: Result<Vec<Destination>, LocateError>) {
+        let Some(txn) = self.servers.get_mut(key) else {
             return;
         };
         txn.looking_up = false;
         if txn.final_code.is_some() {
+            // Answered meanwhile (a CANCEL got its 487).
             return;
         }
-        match result.ok().and_then(|a| a.into_iter().next()) {
-            Some(addr) => self.fork(now, &key, vec![(Peer::Sip { transport, addr }, None)]),
-            None => self.respond(
-                now,
-                &key,
-                404,
-                "Not Found (the domain's SIP server cannot be found)",
-                &[],
-            ),
+        let mut peers: VecDeque<Peer> = match result {
+            Ok(list) => list.into_iter().take(locate::MAX_DESTINATIONS).map(sip_peer).collect(),
+            Err(e) => return self.not_located(now, key, &e),
+        };
+        let Some(first) = peers.pop_front() else {
+            let domain = txn.request.uri.clone();
+            return self.not_located(now, key, &LocateError::NotFound { domain });
+        };
+        if let Some(branch) = self.fork(now, key, vec![(first, None)]).first()
+            && let Some(client) = self.clients.get_mut(branch)
+        {
+            client.alternates = peers;
         }
+    }
+
+    /// The answer when RFC 3263 found no server: 404 when DNS says there is
+    /// none (RFC 3261 §21.4.5: the domain cannot be served), 480 when DNS
+    /// failed or the URI needs what this node lacks (it may work later, or
+    /// elsewhere).
+    fn not_located(&mut self, now: Instant, key: &ServerKey, error: &LocateError) {
+        let code = match error {
+            LocateError::NotFound { .. } => 404,
+            _ => 480,
+        };
+        let reason = match code {
+            404 => format!("Not Found ({error})"),
+            _ => format!("Temporarily Unavailable ({error})"),
+        };
+        self.respond(now, key, code, &reason.replace(['\r', '\n'], " "), &[]);
     }
 
     /// A request from a phone that registered from the same address needs no
@@ -886,19 +935,12 @@ impl Proxy {
             if let Some(node) = overlay_route_node(&uri) {
                 return Target::Forward(Peer::Node(node));
             }
-            return match (uri.socket_addr(), from) {
-                // Conventional SIP routes are followed for the node's own phones only.
-                (Some(addr), Peer::Sip { .. }) => Target::Forward(Peer::Sip {
-                    transport: transport_of(&uri),
-                    addr,
-                }),
-                // §16.6 step 7: a host name in the Route is resolved (RFC 3263).
-                (None, Peer::Sip { .. }) => Target::Dns {
-                    host: uri.host.clone(),
-                    port: uri.port,
-                    transport: transport_of(&uri),
-                },
-                _ => Target::Reject(404, "Not Found (Route leads nowhere this node can reach)"),
+            return match from {
+                // Conventional SIP routes are followed for the node's own phones
+                // only; §16.6 step 7: the next hop is the Route's URI, found by
+                // RFC 3263.
+                Peer::Sip { .. } => conventional(&uri),
+                Peer::Node(_) => Target::Reject(404, "Not Found (Route leads nowhere this node can reach)"),
             };
         }
         let Some(ruri) = SipUri::parse(&req.uri) else {
@@ -912,21 +954,13 @@ impl Proxy {
             // Conventional SIP (RFC 7904 §4.1): the outbound proxy, or the
             // domain's own servers found by RFC 3263 — for this node's phones
             // only, so that other nodes cannot relay through it.
-            return match (self.cfg.outbound_proxy, from, ruri.socket_addr()) {
-                (Some(addr), _, _) => Target::Forward(Peer::Sip {
+            return match (self.cfg.outbound_proxy, from) {
+                (Some(addr), _) => Target::Forward(Peer::Sip {
                     transport: Transport::Udp,
                     addr,
                 }),
-                (None, Peer::Node(_), _) => Target::Reject(404, "Not Found (domain not served by this overlay)"),
-                (None, Peer::Sip { .. }, Some(addr)) => Target::Forward(Peer::Sip {
-                    transport: transport_of(&ruri),
-                    addr,
-                }),
-                (None, Peer::Sip { .. }, None) => Target::Dns {
-                    host: ruri.host.clone(),
-                    port: ruri.port,
-                    transport: transport_of(&ruri),
-                },
+                (None, Peer::Node(_)) => Target::Reject(404, "Not Found (domain not served by this overlay)"),
+                (None, Peer::Sip { .. }) => conventional(&ruri),
             };
         }
         let Some(aor) = aor_of_uri(&req.uri) else {
@@ -1021,14 +1055,15 @@ impl Proxy {
 
     /// Forwards the server transaction's request on one branch per target
     /// (§16.6), the Request-URI set to the contact where one is given.
-    fn fork(&mut self, now: Instant, key: &ServerKey, targets: Vec<(Peer, Option<String>)>) {
+    /// Returns the branches started.
+    fn fork(&mut self, now: Instant, key: &ServerKey, targets: Vec<(Peer, Option<String>)>) -> Vec<ClientKey> {
         let Some(txn) = self.servers.get(key) else {
-            return;
+            return Vec::new();
         };
         let base = txn.request.clone();
         let inbound = txn.source.clone();
         let hash = loop_hash(&base);
-        let (mut started, mut too_large) = (false, false);
+        let (mut started, mut too_large) = (Vec::new(), false);
         for (to, contact) in targets {
             let mut req = base.clone();
             if let Some(uri) = contact {
@@ -1046,12 +1081,12 @@ impl Proxy {
                 too_large = true;
                 continue;
             }
-            started = true;
-            self.start_client(now, Some(key.clone()), to, req, branch);
+            started.push(self.start_client(now, Some(key.clone()), to, req, branch));
         }
-        if too_large && !started {
+        if too_large && started.is_empty() {
             self.respond(now, key, 513, "Message Too Large", &[]);
         }
+        started
     }
 
     /// The front end's address for phones on `transport`.
@@ -1094,7 +1129,14 @@ impl Proxy {
         message::push_front(&mut req.headers, "Record-Route", outer);
     }
 
-    fn start_client(&mut self, now: Instant, server: Option<ServerKey>, to: Peer, req: Request, branch: String) {
+    fn start_client(
+        &mut self,
+        now: Instant,
+        server: Option<ServerKey>,
+        to: Peer,
+        req: Request,
+        branch: String,
+    ) -> ClientKey {
         let key = ClientKey {
             branch: branch.clone(),
             method: req.method.to_string(),
@@ -1111,6 +1153,8 @@ impl Proxy {
             deadline: now + TIMER_64T1,
             ack: None,
             cancel_pending: false,
+            cancelled: false,
+            alternates: VecDeque::new(),
         };
         if let Some(s) = server.and_then(|s| self.servers.get_mut(&s)) {
             s.branches.push(key.clone());
@@ -1119,8 +1163,12 @@ impl Proxy {
         if let Some((at, _)) = retransmit {
             self.timer(at, TimerKey::Client(key.branch.clone(), key.method.clone()));
         }
-        self.timer(now + TIMER_64T1, TimerKey::Client(key.branch, key.method));
+        self.timer(
+            now + TIMER_64T1,
+            TimerKey::Client(key.branch.clone(), key.method.clone()),
+        );
         self.send(&to, bytes);
+        key
     }
 
     fn on_ack(&mut self, now: Instant, from: Peer, mut req: Request, branch: String) {
@@ -1139,17 +1187,6 @@ impl Proxy {
         // The ACK of a 2xx is a request of its own, routed like any in-dialog
         // request and forwarded without a transaction (§16.6, §13.2.2.4).
         self.pop_own_routes(&mut req);
-        let to = match self.target(now, &from, &req) {
-            Target::Forward(p) => p,
-            Target::Contacts(mut c) if c.len() == 1 => {
-                let (peer, uri) = c.remove(0);
-                req.uri = uri;
-                peer
-            }
-            _ => return,
-        };
-        let branch = format!("{COOKIE}-{}-ack-{}", self.branch_prefix(), random_token());
-        let via = self.via(&to, &branch);
         let mf = message::first(&req.headers, "Max-Forwards")
             .and_then(|m| m.trim().parse::<u8>().ok())
             .unwrap_or(70);
@@ -1157,8 +1194,28 @@ impl Proxy {
             return;
         }
         message::set(&mut req.headers, "Max-Forwards", (mf - 1).to_string());
+        match self.target(now, &from, &req) {
+            Target::Forward(to) => self.send_ack(&to, req),
+            Target::Contacts(mut c) if c.len() == 1 => {
+                let (to, uri) = c.remove(0);
+                req.uri = uri;
+                self.send_ack(&to, req);
+            }
+            Target::Locate(target) => {
+                let id = self.id();
+                self.waiting.insert(id, Waiting::LocateAck(req));
+                self.outputs.push_back(Output::Locate { id, target });
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends an ACK of a 2xx on with this node's Via.
+    fn send_ack(&mut self, to: &Peer, mut req: Request) {
+        let branch = format!("{COOKIE}-{}-ack-{}", self.branch_prefix(), random_token());
+        let via = self.via(to, &branch);
         message::push_front(&mut req.headers, "Via", via);
-        self.send(&to, req.to_bytes());
+        self.send(to, req.to_bytes());
     }
 
     fn on_cancel(&mut self, now: Instant, from: Peer, req: Request, branch: String) {
@@ -1196,6 +1253,9 @@ impl Proxy {
         let Some(txn) = self.clients.get_mut(key) else {
             return;
         };
+        if txn.state != ClientState::Completed {
+            txn.cancelled = true;
+        }
         match txn.state {
             ClientState::Completed => {}
             ClientState::Calling if !txn.to.reliable() => txn.cancel_pending = true,
@@ -1262,6 +1322,10 @@ impl Proxy {
         }
         if let Some((to, bytes)) = ack {
             self.send(&to, bytes);
+        }
+        // RFC 3263 §4.3: a 503 is a failure of this server; the next is tried.
+        if resp.code == 503 && !was_completed && self.fail_over(now, &key) {
+            return;
         }
         let Some(server) = self.clients.get(&key).and_then(|t| t.server.clone()) else {
             return;
@@ -1363,12 +1427,23 @@ impl Proxy {
         }
     }
 
+    /// A branch ends without an answer from its next hop: the transport
+    /// failed or Timer B, F or C fired. `code` stands for the missing answer.
     fn fail_branch(&mut self, now: Instant, key: &ClientKey, code: u16, reason: &str) {
         let Some(txn) = self.clients.get_mut(key) else {
             return;
         };
+        // RFC 3263 §4.3: failing before any response, provisional or final,
+        // means the server was never reached; the next one is tried.
+        let unanswered = txn.state == ClientState::Calling;
         txn.state = ClientState::Completed;
         txn.retransmit = None;
+        if unanswered && self.fail_over(now, key) {
+            return;
+        }
+        let Some(txn) = self.clients.get(key) else {
+            return;
+        };
         let Some(server) = txn.server.clone() else {
             return;
         };
@@ -1381,6 +1456,41 @@ impl Proxy {
             message::remove_value(&mut resp.headers, "Via", &v);
         }
         self.relay_response(now, &server, key, resp);
+    }
+
+    /// RFC 3263 §4.3: the branch `key` failed (a 503, a transport failure, or
+    /// a timeout before any response); if RFC 3263 found another server, the
+    /// request goes there as a new transaction (a new Via branch, and a Via
+    /// and Record-Route for the new transport) and the failure is not passed
+    /// on. Returns whether the failure was taken care of so.
+    fn fail_over(&mut self, now: Instant, key: &ClientKey) -> bool {
+        let Some(txn) = self.clients.get_mut(key) else {
+            return false;
+        };
+        // A cancelled branch ends as it is; so does one without a server
+        // transaction (a CANCEL of this node's).
+        if txn.cancelled {
+            return false;
+        }
+        let Some(server) = txn.server.clone() else {
+            return false;
+        };
+        let Some(next) = txn.alternates.pop_front() else {
+            return false;
+        };
+        let rest = std::mem::take(&mut txn.alternates);
+        let failed = txn.to.clone();
+        if self.servers.get(&server).is_none_or(|s| s.final_code.is_some()) {
+            return false;
+        }
+        tracing::info!(?failed, ?next, "RFC 3263 §4.3: the server failed, trying the next");
+        let started = self.fork(now, &server, vec![(next, None)]);
+        match started.first().and_then(|k| self.clients.get_mut(k)) {
+            Some(client) => client.alternates = rest,
+            // Not sent (it grew too large): fork answered the request itself.
+            None => return self.servers.get(&server).is_some_and(|s| s.final_code.is_some()),
+        }
+        true
     }
 
     /// Timers fire (§17).
@@ -1488,12 +1598,29 @@ enum Target {
     Forward(Peer),
     Contacts(Vec<(Peer, String)>),
     Lookup(String),
-    Dns {
-        host: String,
-        port: Option<u16>,
-        transport: Transport,
-    },
+    /// A conventional SIP server to find by RFC 3263.
+    Locate(SipTarget),
+    /// RFC 3263 refused the URI before any DNS question.
+    Unreachable(LocateError),
     Reject(u16, &'static str),
+}
+
+/// The next hop towards a conventional SIP URI (RFC 3263 §4): a numeric
+/// TARGET at once (§4.2), a name after DNS.
+fn conventional(uri: &SipUri) -> Target {
+    let target = SipTarget::from_uri(uri);
+    match locate::numeric(&target, OUTBOUND_TRANSPORTS) {
+        Some(Ok(destination)) => Target::Forward(sip_peer(destination)),
+        Some(Err(e)) => Target::Unreachable(e),
+        None => Target::Locate(target),
+    }
+}
+
+fn sip_peer(destination: Destination) -> Peer {
+    Peer::Sip {
+        transport: destination.transport,
+        addr: destination.addr,
+    }
 }
 
 /// Which final response wins (§16.7 step 6): 6xx, then the lowest class; a
@@ -1561,14 +1688,6 @@ fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-fn transport_of(uri: &SipUri) -> Transport {
-    match uri.transport().as_str() {
-        "tcp" => Transport::Tcp,
-        "tls" => Transport::Tls,
-        _ => Transport::Udp,
-    }
 }
 
 /// A Record-Route entry of another node: `sip:<Node-ID hex>@host;transport=tls;lr`.

@@ -270,14 +270,20 @@ fn another_domain_is_resolved_by_dns_for_a_phone_only() {
     let mut p = proxy(now);
     p.handle_message(now, trusted(), &invite("carol@sip.elsewhere.example", "z9hG4bK-d", 70));
     let outs = outputs(&mut p);
-    let Some(Output::ResolveHost { id, host, port }) =
-        outs.iter().find(|o| matches!(o, Output::ResolveHost { .. })).cloned()
-    else {
+    let Some(Output::Locate { id, target }) = outs.iter().find(|o| matches!(o, Output::Locate { .. })).cloned() else {
         panic!("no DNS: {outs:?}");
     };
-    assert_eq!((host.as_str(), port), ("sip.elsewhere.example", 5060));
+    assert_eq!(
+        target,
+        SipTarget {
+            host: "sip.elsewhere.example".into(),
+            port: None,
+            transport: None,
+            secure: false,
+        }
+    );
     let server: SocketAddr = "127.0.0.3:5060".parse().expect("addr");
-    p.host_resolved(now, id, Ok(vec![server]));
+    p.located(now, id, Ok(vec![udp_at(server)]));
     assert!(
         outputs(&mut p)
             .iter()
@@ -290,4 +296,324 @@ fn another_domain_is_resolved_by_dns_for_a_phone_only() {
         &invite("carol@sip.elsewhere.example", "z9hG4bK-e", 70),
     );
     assert_eq!(sent_codes(&outputs(&mut p)), vec![100, 404]);
+}
+
+// ---- RFC 3263: numeric targets, DNS outcomes, §4.3 failover ----
+
+fn udp_at(addr: SocketAddr) -> Destination {
+    Destination {
+        transport: Transport::Udp,
+        addr,
+    }
+}
+
+fn server(n: u8, transport: Transport) -> Destination {
+    Destination {
+        transport,
+        addr: SocketAddr::from(([127, 0, 0, 30 + n], 5060)),
+    }
+}
+
+fn peer(d: Destination) -> Peer {
+    Peer::Sip {
+        transport: d.transport,
+        addr: d.addr,
+    }
+}
+
+fn message_request(to: &str, branch: &str) -> Vec<u8> {
+    format!(
+        "MESSAGE sip:{to} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.9:5070;branch={branch}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:bob@{DOMAIN}>;tag=m1\r\nTo: <sip:{to}>\r\n\
+         Call-ID: m1@unit\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+/// Requests the proxy sent to `to`.
+fn requests_to(outs: &[Output], to: &Peer) -> Vec<Request> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { to: t, bytes } if t == to => match message::parse(bytes) {
+                Ok(Message::Request(r)) => Some(r),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Responses the proxy sent to the trusted caller.
+fn to_caller(outs: &[Output]) -> Vec<u16> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Send { to, bytes } if *to == trusted() => match message::parse(bytes) {
+                Ok(Message::Response(r)) => Some(r.code),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// `bytes` from the trusted caller to a name of another domain, located at
+/// `servers`: what the proxy did once DNS answered.
+fn located_request(p: &mut Proxy, now: Instant, bytes: &[u8], servers: Vec<Destination>) -> Vec<Output> {
+    p.handle_message(now, trusted(), bytes);
+    let outs = outputs(p);
+    let Some(id) = outs.iter().find_map(|o| match o {
+        Output::Locate { id, .. } => Some(*id),
+        _ => None,
+    }) else {
+        panic!("no DNS: {outs:?}");
+    };
+    p.located(now, id, Ok(servers));
+    outputs(p)
+}
+
+/// Runs the clock from `from` to `until` in 250 ms steps, collecting outputs.
+fn run_clock(p: &mut Proxy, from: Instant, until: Instant) -> Vec<Output> {
+    let mut all = Vec::new();
+    let mut t = from;
+    while t < until {
+        t += Duration::from_millis(250);
+        p.handle_timeout(t);
+        all.extend(outputs(p));
+    }
+    all
+}
+
+#[test]
+fn a_numeric_target_goes_out_at_once_with_the_default_port_of_its_transport() {
+    let now = Instant::now();
+    let mut p = proxy(now);
+    p.handle_message(
+        now,
+        trusted(),
+        &invite("carol@192.0.2.5;transport=tcp", "z9hG4bK-n1", 70),
+    );
+    let outs = outputs(&mut p);
+    let tcp = Peer::Sip {
+        transport: Transport::Tcp,
+        addr: "192.0.2.5:5060".parse().expect("addr"),
+    };
+    let sent = requests_to(&outs, &tcp);
+    assert_eq!(sent.len(), 1, "{outs:?}");
+    let via = message::all_values(&sent[0].headers, "Via");
+    assert!(via[0].starts_with("SIP/2.0/TCP "), "{via:?}");
+    // SIPS needs TLS, which this node does not open to other domains.
+    p.handle_message(
+        now,
+        trusted(),
+        &invite("carol@192.0.2.5;transport=tls", "z9hG4bK-n2", 70),
+    );
+    assert_eq!(sent_codes(&outputs(&mut p)), vec![100, 480]);
+}
+
+#[test]
+fn dns_that_finds_nothing_or_fails_is_answered() {
+    let now = Instant::now();
+    let mut p = proxy(now);
+    for (branch, result, code) in [
+        ("z9hG4bK-f1", Ok(Vec::new()), 404),
+        (
+            "z9hG4bK-f2",
+            Err(LocateError::NotFound {
+                domain: "elsewhere.example".into(),
+            }),
+            404,
+        ),
+        (
+            "z9hG4bK-f3",
+            Err(LocateError::DnsFailed {
+                domain: "elsewhere.example".into(),
+                why: "SRV _sip._udp.elsewhere.example: timed out".into(),
+            }),
+            480,
+        ),
+    ] {
+        p.handle_message(now, trusted(), &invite("carol@elsewhere.example", branch, 70));
+        let Some(id) = outputs(&mut p).iter().find_map(|o| match o {
+            Output::Locate { id, .. } => Some(*id),
+            _ => None,
+        }) else {
+            panic!("no DNS");
+        };
+        p.located(now, id, result);
+        assert_eq!(to_caller(&outputs(&mut p)), vec![code], "{branch}");
+    }
+}
+
+#[test]
+fn a_silent_server_is_left_for_the_next_after_timer_b() {
+    let now = Instant::now();
+    let mut p = proxy(now);
+    let (a, b) = (server(1, Transport::Udp), server(2, Transport::Udp));
+    let outs = located_request(
+        &mut p,
+        now,
+        &invite("carol@elsewhere.example", "z9hG4bK-t", 70),
+        vec![a, b],
+    );
+    let first = requests_to(&outs, &peer(a));
+    assert_eq!(first.len(), 1);
+    assert!(requests_to(&outs, &peer(b)).is_empty());
+    // A never answers: Timer A retransmits to it, Timer B (64·T1) gives up and
+    // B gets the request as a new transaction; the caller hears nothing yet.
+    // Timer B fires at 32 s; B's own Timer A would first retransmit at 32.5 s.
+    let after_b = now + Duration::from_millis(32_200);
+    let outs = run_clock(&mut p, now, after_b);
+    assert!(requests_to(&outs, &peer(a)).len() >= 5, "Timer A: {outs:?}");
+    let second = requests_to(&outs, &peer(b));
+    assert_eq!(second.len(), 1, "{outs:?}");
+    assert_ne!(second[0].branch(), first[0].branch(), "§4.3: a new branch");
+    assert_eq!(second[0].uri, first[0].uri, "§4: the URI is not rewritten");
+    assert!(to_caller(&outs).is_empty(), "{outs:?}");
+    // B answers: the caller gets it.
+    let ok = second[0].response(200, "OK", Some("c1"));
+    p.handle_message(after_b, peer(b), &ok.to_bytes());
+    assert_eq!(to_caller(&outputs(&mut p)), vec![200]);
+}
+
+#[test]
+fn a_503_is_acked_and_the_next_server_gets_the_request_on_its_own_transport() {
+    let now = Instant::now();
+    let mut p = proxy(now);
+    let (a, b) = (server(1, Transport::Udp), server(2, Transport::Tcp));
+    let outs = located_request(
+        &mut p,
+        now,
+        &invite("carol@elsewhere.example", "z9hG4bK-5", 70),
+        vec![a, b],
+    );
+    let first = requests_to(&outs, &peer(a)).remove(0);
+    let busy = first.response(503, "Service Unavailable", Some("s1"));
+    p.handle_message(now, peer(a), &busy.to_bytes());
+    let outs = outputs(&mut p);
+    let to_a = requests_to(&outs, &peer(a));
+    assert!(to_a.iter().any(|r| r.method == Method::Ack), "§17.1.1.3 ACK: {outs:?}");
+    let second = requests_to(&outs, &peer(b));
+    assert_eq!(second.len(), 1, "{outs:?}");
+    let via = message::all_values(&second[0].headers, "Via");
+    assert!(via[0].starts_with("SIP/2.0/TCP "), "{via:?}");
+    let rr = message::all_values(&second[0].headers, "Record-Route");
+    assert!(rr[0].contains("transport=tcp"), "{rr:?}");
+    assert!(to_caller(&outs).is_empty(), "the 503 is not passed on: {outs:?}");
+    // B turns the call down: that answer is the caller's.
+    let busy_here = second[0].response(486, "Busy Here", Some("s2"));
+    p.handle_message(now, peer(b), &busy_here.to_bytes());
+    assert_eq!(to_caller(&outputs(&mut p)), vec![486]);
+}
+
+#[test]
+fn a_transport_failure_moves_on_at_once_and_the_last_failure_is_answered() {
+    let now = Instant::now();
+    let mut p = proxy(now);
+    let servers = vec![
+        server(1, Transport::Tcp),
+        server(2, Transport::Tcp),
+        server(3, Transport::Tcp),
+    ];
+    let outs = located_request(
+        &mut p,
+        now,
+        &message_request("carol@elsewhere.example", "z9hG4bK-x"),
+        servers.clone(),
+    );
+    assert_eq!(requests_to(&outs, &peer(servers[0])).len(), 1);
+    p.send_failed(now, &peer(servers[0]), "connection refused");
+    let outs = outputs(&mut p);
+    assert_eq!(requests_to(&outs, &peer(servers[1])).len(), 1, "{outs:?}");
+    assert!(to_caller(&outs).is_empty());
+    p.send_failed(now, &peer(servers[1]), "connection refused");
+    let outs = outputs(&mut p);
+    assert_eq!(requests_to(&outs, &peer(servers[2])).len(), 1, "{outs:?}");
+    // The last one fails too: the usual answer, once.
+    p.send_failed(now, &peer(servers[2]), "connection refused");
+    assert_eq!(to_caller(&outputs(&mut p)), vec![480]);
+}
+
+#[test]
+fn when_every_server_answers_503_the_caller_gets_500() {
+    let now = Instant::now();
+    let mut p = proxy(now);
+    let (a, b) = (server(1, Transport::Udp), server(2, Transport::Udp));
+    let outs = located_request(
+        &mut p,
+        now,
+        &message_request("carol@elsewhere.example", "z9hG4bK-55"),
+        vec![a, b],
+    );
+    let first = requests_to(&outs, &peer(a)).remove(0);
+    p.handle_message(now, peer(a), &first.response(503, "Busy", None).to_bytes());
+    let outs = outputs(&mut p);
+    let second = requests_to(&outs, &peer(b)).remove(0);
+    p.handle_message(now, peer(b), &second.response(503, "Busy", None).to_bytes());
+    // §16.7 step 6: a 503 is not passed on as such.
+    assert_eq!(to_caller(&outputs(&mut p)), vec![500]);
+}
+
+#[test]
+fn a_server_that_answered_provisionally_is_not_left_for_another() {
+    let now = Instant::now();
+    let mut p = proxy(now);
+    let (a, b) = (server(1, Transport::Udp), server(2, Transport::Udp));
+    let outs = located_request(
+        &mut p,
+        now,
+        &message_request("carol@elsewhere.example", "z9hG4bK-p"),
+        vec![a, b],
+    );
+    let first = requests_to(&outs, &peer(a)).remove(0);
+    p.handle_message(now, peer(a), &first.response(100, "Trying", None).to_bytes());
+    // Timer F ends the transaction: A was reached, so no failover (§4.3).
+    let outs = run_clock(&mut p, now, now + Duration::from_secs(33));
+    assert!(requests_to(&outs, &peer(b)).is_empty(), "{outs:?}");
+    assert_eq!(to_caller(&outs), vec![408]);
+}
+
+#[test]
+fn a_cancelled_call_does_not_move_to_the_next_server() {
+    let now = Instant::now();
+    let mut p = proxy(now);
+    let (a, b) = (server(1, Transport::Udp), server(2, Transport::Udp));
+    let invite_bytes = invite("carol@elsewhere.example", "z9hG4bK-c", 70);
+    let outs = located_request(&mut p, now, &invite_bytes, vec![a, b]);
+    assert_eq!(requests_to(&outs, &peer(a)).len(), 1);
+    let Ok(Message::Request(inv)) = message::parse(&invite_bytes) else {
+        panic!("not a request");
+    };
+    p.handle_message(now, trusted(), &cancel_for(&inv).to_bytes());
+    assert_eq!(to_caller(&outputs(&mut p)), vec![200]);
+    let outs = run_clock(&mut p, now, now + Duration::from_secs(33));
+    assert!(requests_to(&outs, &peer(b)).is_empty(), "{outs:?}");
+}
+
+#[test]
+fn the_ack_of_a_2xx_routed_to_a_name_is_located_too() {
+    let now = Instant::now();
+    let mut p = proxy(now);
+    let ack = format!(
+        "ACK sip:carol@192.0.2.77 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.9:5070;branch=z9hG4bK-ack\r\n\
+         Route: <sip:proxy.elsewhere.example;lr>\r\nMax-Forwards: 70\r\n\
+         From: <sip:bob@{DOMAIN}>;tag=b1\r\nTo: <sip:carol@elsewhere.example>;tag=c1\r\n\
+         Call-ID: a1@unit\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    );
+    p.handle_message(now, trusted(), ack.as_bytes());
+    let outs = outputs(&mut p);
+    let Some((id, target)) = outs.iter().find_map(|o| match o {
+        Output::Locate { id, target } => Some((*id, target.clone())),
+        _ => None,
+    }) else {
+        panic!("no DNS: {outs:?}");
+    };
+    assert_eq!(target.host, "proxy.elsewhere.example");
+    let (a, b) = (server(1, Transport::Udp), server(2, Transport::Udp));
+    p.located(now, id, Ok(vec![a, b]));
+    let outs = outputs(&mut p);
+    let acks = requests_to(&outs, &peer(a));
+    assert_eq!(acks.len(), 1, "{outs:?}");
+    assert_eq!(acks[0].method, Method::Ack);
+    assert_eq!(message::first(&acks[0].headers, "Max-Forwards"), Some("69"));
+    assert!(requests_to(&outs, &peer(b)).is_empty());
 }

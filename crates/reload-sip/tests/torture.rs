@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use reload_sip::locate::Destination;
 use reload_sip::message::{self, Message, ParseError, Request, Response};
 use reload_sip::proxy::{Output, Peer, Proxy, ProxyConfig, Resolved, ResolvedRoute, Transport};
 use reload_sip::usage::{DomainPattern, DomainRestriction};
@@ -155,9 +156,12 @@ impl Harness {
                         };
                         self.proxy.lookup_done(self.now, *id, Ok(resolved));
                     }
-                    Output::ResolveHost { id, .. } => {
-                        self.proxy
-                            .host_resolved(self.now, *id, Ok(vec![ELSEWHERE.parse().unwrap()]));
+                    Output::Locate { id, .. } => {
+                        let elsewhere = Destination {
+                            transport: Transport::Udp,
+                            addr: ELSEWHERE.parse().unwrap(),
+                        };
+                        self.proxy.located(self.now, *id, Ok(vec![elsewhere]));
                     }
                     Output::Store { id, .. } | Output::Remove { id, .. } => {
                         self.proxy.store_done(self.now, *id, Ok(()));
@@ -1534,9 +1538,8 @@ fn wsinv_is_accepted_with_folding_lws_and_unknown_headers() {
     assert_eq!(again.body, r.body);
 }
 
-/// The Route names a host, not an address: the proxy answers 404 instead of
-/// resolving it (RFC 3261 §16.6 step 7: the next hop is found by RFC 3263 from
-/// the topmost Route value; only the Request-URI is resolved today).
+/// The Route names a host, not an address: the next hop is found by RFC 3263
+/// from the topmost Route value (RFC 3261 §16.6 step 7).
 #[test]
 fn wsinv_is_forwarded_toward_its_route_host_with_unknown_headers_unchanged() {
     let mut h = Harness::new();
@@ -1544,7 +1547,7 @@ fn wsinv_is_forwarded_toward_its_route_host_with_unknown_headers_unchanged() {
     assert!(
         o.asked
             .iter()
-            .any(|a| matches!(a, Output::ResolveHost { host, .. } if host == "services.example.com")),
+            .any(|a| matches!(a, Output::Locate { target, .. } if target.host == "services.example.com")),
         "{o:?}"
     );
     let [(_, sent)] = o.forwarded.as_slice() else {
