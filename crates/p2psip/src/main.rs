@@ -1,7 +1,9 @@
 //! `p2psip`: serverless SIP over a RELOAD (RFC 6940) overlay.
 //!
-//! It offers the wire-format tools and the overlay simulator; storage, the daemon
-//! and the SIP front end arrive in later steps.
+//! One program for everyone involved: the overlay's operator (`ca`,
+//! `enroll-server`), its users (`enroll`, `peer` and `client` with the SIP front
+//! end, one-shot operations such as `put` and `get`), and its developers (`wire`,
+//! `sim`, `bench`, `demo`).
 
 mod bench;
 mod bench_sip;

@@ -690,6 +690,9 @@ async fn control_loop(running: &Running) {
 /// The async runtime of a node: one thread unless asked for more. A peer's
 /// work is many small messages passed between tasks; on one thread they pass
 /// without waking other threads.
+/// Readiness events the runtime takes from the OS per poll (see [`runtime`]).
+const IO_EVENTS_PER_TICK: usize = 128;
+
 fn runtime(threads: u16) -> anyhow::Result<tokio::runtime::Runtime> {
     let mut builder = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -698,7 +701,14 @@ fn runtime(threads: u16) -> anyhow::Result<tokio::runtime::Runtime> {
         b.worker_threads(usize::from(threads));
         b
     };
-    builder.enable_all().build().context("starting the async runtime")
+    // A node waits on a few dozen sockets (its links, its listeners): 128 readiness
+    // events per poll is plenty (more are simply taken on the next one), and the
+    // default 1,024 would keep 12 KiB of event buffer in every process.
+    builder
+        .max_io_events_per_tick(IO_EVENTS_PER_TICK)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 /// Runs a node until a signal (or, with a control channel, the end of stdin),

@@ -37,10 +37,18 @@ impl KeyLogFile {
     }
 
     /// Appends one line as OpenSSL formats it (`LABEL <client random hex> <secret hex>`).
+    ///
+    /// The line and its newline go out in one write: every node of a process (and
+    /// every process) that logs to the same file appends on its own handle, and
+    /// `writeln!` may split a line into several writes, between which another
+    /// node's line could land and spoil both.
     pub fn write_line(&self, line: &str) {
         let Ok(mut guard) = self.file.lock() else { return };
         if let Some(f) = guard.as_mut() {
-            let _ = writeln!(f, "{line}");
+            let mut whole = String::with_capacity(line.len() + 1);
+            whole.push_str(line);
+            whole.push('\n');
+            let _ = f.write_all(whole.as_bytes());
         }
     }
 }

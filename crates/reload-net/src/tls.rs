@@ -18,7 +18,7 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -330,9 +330,35 @@ fn peer_chain(certs: Option<&[CertificateDer<'static>]>) -> Vec<Vec<u8>> {
 /// TLS sessions remembered for resumption, each way.
 const SESSION_CACHE: usize = 64;
 
-/// Bytes a link reads at a time (rustls's own read size), and the receive
-/// buffer an idle link keeps.
+/// Bytes a link reads at a time (rustls's own read size).
 const READ_SIZE: usize = 4096;
+
+thread_local! {
+    /// The buffer every link on this thread reads its plaintext into before
+    /// keeping just the bytes that came. A peer holds dozens of mostly idle links;
+    /// one read buffer per link would be idle memory on each of them.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_SIZE]);
+}
+
+/// Reads what `stream` has (up to [`READ_SIZE`] bytes) and appends it to `buf`;
+/// `Ok(0)` at the end of the stream. The thread's [`READ_BUF`] is borrowed only
+/// within one poll, so links never hold it across an await.
+async fn read_into<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    std::future::poll_fn(|cx| {
+        READ_BUF.with_borrow_mut(|scratch| {
+            let mut read = tokio::io::ReadBuf::new(scratch);
+            match std::pin::Pin::new(&mut *stream).poll_read(cx, &mut read) {
+                std::task::Poll::Ready(Ok(())) => {
+                    buf.extend_from_slice(read.filled());
+                    std::task::Poll::Ready(Ok(read.filled().len()))
+                }
+                std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+                std::task::Poll::Pending => std::task::Poll::Pending,
+            }
+        })
+    })
+    .await
+}
 
 /// Messages queued for a link that are framed and written together at most.
 const BATCH: usize = 32;
@@ -349,8 +375,9 @@ where
     S: RecordStream,
 {
     let mut framed = FramedLink::new(Reliability::Stream, max_message_size, Instant::now());
-    // Bytes read but not yet cut into frames. It grows only as far as the frame
-    // being read needs and gives the space back once empty: a peer holds dozens of
+    // Bytes read but not yet cut into frames: usually none between reads, as a
+    // read mostly brings whole frames. It grows only as far as the frame being
+    // read needs and gives the space back once empty: a peer holds dozens of
     // mostly idle links, so what each keeps idle is most of a peer's memory.
     let mut buf: Vec<u8> = Vec::new();
     // The largest frame a well-behaved peer sends (§6.6: max-message-size).
@@ -373,10 +400,9 @@ where
         }
         let deadline = framed.poll_timeout().map(tokio::time::Instant::from_std);
         let timer = crate::link::sleep_until(deadline);
-        if buf.is_empty() && buf.capacity() > READ_SIZE {
+        if buf.is_empty() {
             buf = Vec::new();
         }
-        buf.reserve(READ_SIZE);
         tokio::select! {
             msg = outgoing.recv() => match msg {
                 Some(m) => {
@@ -393,7 +419,7 @@ where
                     return LinkClosed::Local;
                 }
             },
-            read = stream.read_buf(&mut buf) => match read {
+            read = read_into(&mut stream, &mut buf) => match read {
                 Ok(0) => return LinkClosed::Remote,
                 Ok(_) => {
                     if let Err(reason) = cut_frames(&mut buf, max_frame, &mut framed, events).await {
