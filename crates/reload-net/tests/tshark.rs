@@ -141,7 +141,10 @@ impl Dumpcap {
                 .stderr
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             {
-                Ok(line) if line.starts_with("Capturing on") => return dumpcap,
+                Ok(line) if line.starts_with("Capturing on") => {
+                    dumpcap.wait_for_canary(pcap);
+                    return dumpcap;
+                }
                 Ok(line) => said.push(line),
                 Err(_) => {
                     dumpcap.interrupt(Duration::from_secs(5));
@@ -152,6 +155,28 @@ impl Dumpcap {
                 }
             }
         }
+    }
+
+    /// dumpcap says "Capturing on" a little before it captures: sends loopback
+    /// packets that match either filter (a TCP connection, a UDP datagram; they are
+    /// on no node's port, so the dissection ignores them) until the capture file
+    /// grows, so that the overlay's first handshake is not missed.
+    fn wait_for_canary(&mut self, pcap: &Path) {
+        let size = || std::fs::metadata(pcap).map_or(0, |m| m.len());
+        let empty = size();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let _ = std::net::TcpStream::connect(listener.local_addr().unwrap());
+            let _ = udp.send_to(b"canary", udp.local_addr().unwrap());
+            std::thread::sleep(Duration::from_millis(50));
+            if size() > empty {
+                return;
+            }
+        }
+        self.interrupt(Duration::from_secs(5));
+        panic!("dumpcap captured none of the canary packets on lo within 10 s");
     }
 
     /// SIGINT, by PID, so that dumpcap writes out the file and exits; SIGKILL if it
