@@ -196,6 +196,8 @@ enum Timer {
     Sweep,
     /// Maintenance again after a replica store failed.
     ReplicaRetry,
+    /// The answerer of our Attach should have connected to us by now (§6.5.1.13).
+    AttachLink(NodeId),
 }
 
 #[derive(Clone, Debug)]
@@ -223,6 +225,9 @@ pub struct Node<T: Topology = Chord> {
     connecting: HashMap<NodeId, AttachPurpose>,
     /// Peers that asked for an Update once the link is up (send_update, §6.4.2.3).
     update_on_link: HashSet<NodeId>,
+    /// Nodes whose Attach this node answered and to which it is connecting as
+    /// the TLS/DTLS client (§6.5.1.13): the link is theirs, not ours to prune.
+    answered_attach: HashSet<NodeId>,
     /// Answers to recent requests, so retransmissions get the same answer (§6.2.1).
     answered: HashMap<TransactionId, (Time, Vec<u8>)>,
     admitting_peer: Option<NodeId>,
@@ -260,6 +265,11 @@ pub struct Node<T: Topology = Chord> {
 /// the neighbor table changes again.
 const MAX_REPLICA_RETRIES: u32 = 5;
 
+/// How long the sender of an Attach waits for the answerer's connection
+/// (§6.5.1.13) before it counts the attach as failed: the answer's trip back
+/// plus a connect whose (D)TLS handshake may take 10 s.
+const ATTACH_LINK_WAIT: Duration = Duration::from_secs(12);
+
 const PASSIVE: &[u8] = b"passive";
 const ACTIVE: &[u8] = b"active";
 
@@ -286,6 +296,7 @@ impl<T: Topology> Node<T> {
             pending: HashMap::new(),
             connecting: HashMap::new(),
             update_on_link: HashSet::new(),
+            answered_attach: HashSet::new(),
             answered: HashMap::new(),
             admitting_peer: None,
             join_sent: false,
@@ -547,12 +558,21 @@ impl<T: Topology> Node<T> {
     // ----- inputs from the runtime -----
 
     /// A link is up; `peer` is the Node-ID the far end proved (TLS/DTLS).
-    /// `outbound` says whether this node asked for it.
+    /// `outbound` says whether this node opened the connection (as the TLS or
+    /// DTLS client).
     pub fn handle_link_up(&mut self, now: Time, link: LinkId, peer: NodeId, outbound: bool) {
         if self.state == State::Left {
             self.actions.push_back(Action::Close { link });
             return;
         }
+        let purpose = self.connecting.remove(&peer);
+        // Whether this node asked for the link: its own connection (to a bootstrap
+        // peer, or to an Attach answerer that offered no candidates), or the
+        // connection the answerer of its Attach opened to it (§6.5.1.13). A
+        // connection this node opened because it answered an Attach is the
+        // requester's.
+        let answering = self.answered_attach.remove(&peer);
+        let outbound = (outbound && !answering) || purpose.is_some();
         if let Some(old) = self.connections.insert(peer, link) {
             if old != link {
                 self.links.remove(&old);
@@ -567,7 +587,6 @@ impl<T: Topology> Node<T> {
                 opened: now,
             },
         );
-        let purpose = self.connecting.remove(&peer);
         match self.state {
             State::Bootstrapping if outbound && purpose.is_none() => {
                 // The bootstrap peer: a ring member by definition (§11.4).
@@ -639,6 +658,7 @@ impl<T: Topology> Node<T> {
             }
             Some(p) => {
                 self.connecting.remove(&p);
+                self.answered_attach.remove(&p);
                 self.stats.connect_failures += 1;
                 if self.state == State::Joining {
                     self.maybe_send_join(now, false);
@@ -1658,6 +1678,38 @@ impl<T: Topology> Node<T> {
     }
 
     fn on_attach_request(&mut self, signer: NodeId, req: AttachReqAns) -> Result<AttachReqAns, ErrorResponse> {
+        // Our own Attach to the signer was answered already: a connection between
+        // us is being made (the signer's, as answerer), and it serves theirs too.
+        let expecting = self.connecting.contains_key(&signer)
+            && !self.attaching_to(signer)
+            && !self.answered_attach.contains(&signer);
+        let answer = self.answer_attach(signer, &req, expecting)?;
+        if !expecting
+            && !req.candidates.is_empty()
+            && !self.connections.contains_key(&signer)
+            && !self.answered_attach.contains(&signer)
+        {
+            // §6.5.1.13: the answerer is the TLS (DTLS) client; it connects to the
+            // requester's candidates once its answer is on the way, and must find
+            // the requester's Node-ID in the certificate it is shown.
+            self.answered_attach.insert(signer);
+            self.actions.push_back(Action::Connect {
+                peer: Some(signer),
+                candidates: req.candidates,
+            });
+        }
+        Ok(answer)
+    }
+
+    /// Checks an Attach request from `signer` and makes its answer (§6.5.1.2).
+    /// With `expecting`, a connection between the two is already on its way, and
+    /// the request is answered without a tie-break.
+    fn answer_attach(
+        &mut self,
+        signer: NodeId,
+        req: &AttachReqAns,
+        expecting: bool,
+    ) -> Result<AttachReqAns, ErrorResponse> {
         if signer == self.cfg.node_id {
             return Err(ErrorResponse::with_text(ErrorCode::INVALID_MESSAGE, "attach to self"));
         }
@@ -1665,7 +1717,7 @@ impl<T: Topology> Node<T> {
             return Err(ErrorResponse::with_text(ErrorCode::NOT_FOUND, "not joined yet"));
         }
         // §6.5.1.2 tie-break: both sides attaching at once; the larger Node-ID wins.
-        let crossing = self.connecting.contains_key(&signer) || self.attaching_to(signer);
+        let crossing = !expecting && (self.connecting.contains_key(&signer) || self.attaching_to(signer));
         if crossing && ring::point(self.cfg.node_id) > ring::point(signer) {
             return Err(ErrorResponse::with_text(ErrorCode::IN_PROGRESS, "attach in progress"));
         }
@@ -1712,10 +1764,19 @@ impl<T: Topology> Node<T> {
             return;
         }
         self.connecting.insert(peer, purpose);
-        self.actions.push_back(Action::Connect {
-            peer: Some(peer),
-            candidates: ans.candidates,
-        });
+        if self.cfg.candidates.is_empty() {
+            // We offered nowhere to connect to (a node that does not listen): the
+            // answerer cannot be the TLS client, so this node connects instead.
+            self.actions.push_back(Action::Connect {
+                peer: Some(peer),
+                candidates: ans.candidates,
+            });
+        } else {
+            // §6.5.1.13: "The node that sent the Attach request MUST be the TLS
+            // server": the answerer connects to our candidates, and the link comes
+            // up as an inbound one from it. Give up on it after a while.
+            self.schedule(now + ATTACH_LINK_WAIT, Timer::AttachLink(peer));
+        }
     }
 
     fn admitted_by(&mut self, now: Time, peer: NodeId) {
@@ -2433,6 +2494,12 @@ impl<T: Topology> Node<T> {
                 self.replica_retry_scheduled = false;
                 self.maintain_replicas(now);
             }
+            Timer::AttachLink(peer) => {
+                if !self.connections.contains_key(&peer) && self.connecting.contains_key(&peer) {
+                    // The answerer never connected: as if our own connect had failed.
+                    self.handle_connect_failed(now, Some(peer));
+                }
+            }
             Timer::Sweep => {
                 self.answered.retain(|_, (expiry, _)| *expiry > now);
                 self.reassembler.expire(now);
@@ -2590,6 +2657,128 @@ mod tests {
             Some(Err(Failure::Error { error, .. })) => Some(error.error_code),
             _ => None,
         }
+    }
+
+    /// a — b — c: three started nodes with candidates, a and c each linked to b
+    /// (links 1 and 2), not to each other.
+    fn chain() -> (Node, Node, Node) {
+        let make = |id: u8, port: u16| {
+            let mut cfg = NodeConfig::new(OverlayHash::from_overlay_name("appattach.example"), NodeId([id; 16]));
+            cfg.candidates = vec![candidate(port)];
+            let mut n = Node::new(cfg, Box::new(StandInCrypto::new(NodeId([id; 16]))), u64::from(id));
+            n.start(Time::ZERO, Vec::new(), true);
+            n
+        };
+        let (mut a, mut b, mut c) = (make(0x11, 7001), make(0x55, 7002), make(0x99, 7003));
+        let (ia, ib, ic) = (a.node_id(), b.node_id(), c.node_id());
+        a.handle_link_up(Time::ZERO, LinkId(1), ib, true);
+        b.handle_link_up(Time::ZERO, LinkId(1), ia, false);
+        c.handle_link_up(Time::ZERO, LinkId(2), ib, true);
+        b.handle_link_up(Time::ZERO, LinkId(2), ic, false);
+        for n in [&mut a, &mut b, &mut c] {
+            while n.poll_transmit().is_some() || n.poll_event().is_some() || n.poll_action().is_some() {}
+        }
+        (a, b, c)
+    }
+
+    /// Carries messages along the chain until none is left.
+    fn settle(a: &mut Node, b: &mut Node, c: &mut Node) {
+        for _ in 0..10 {
+            let mut moved = false;
+            while let Some(tx) = a.poll_transmit() {
+                b.handle_message(Time::ZERO, LinkId(1), &tx.bytes);
+                moved = true;
+            }
+            while let Some(tx) = c.poll_transmit() {
+                b.handle_message(Time::ZERO, LinkId(2), &tx.bytes);
+                moved = true;
+            }
+            while let Some(tx) = b.poll_transmit() {
+                match tx.link {
+                    LinkId(1) => a.handle_message(Time::ZERO, LinkId(1), &tx.bytes),
+                    _ => c.handle_message(Time::ZERO, LinkId(2), &tx.bytes),
+                }
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    fn connects(n: &mut Node) -> Vec<(Option<NodeId>, Vec<IceCandidate>)> {
+        std::iter::from_fn(|| n.poll_action())
+            .filter_map(|a| match a {
+                Action::Connect { peer, candidates } => Some((peer, candidates)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_sender_of_an_attach_is_the_tls_server() {
+        let (mut a, mut b, mut c) = chain();
+        let (ia, ic) = (a.node_id(), c.node_id());
+        a.send_attach(
+            Time::ZERO,
+            Destination::node(ic),
+            Some(b.node_id()),
+            AttachPurpose::Finger,
+            false,
+        );
+        settle(&mut a, &mut b, &mut c);
+        // §6.5.1.13: the answerer is the TLS client: it connects to the requester's
+        // candidates and expects the requester's Node-ID...
+        assert_eq!(connects(&mut c), vec![(Some(ia), vec![candidate(7001)])]);
+        // ...and the requester, the TLS server, opens nothing and waits.
+        assert_eq!(connects(&mut a), vec![]);
+        assert!(a.connecting.contains_key(&ic));
+        // The connection arrives at a as an inbound link, and it counts as the link a
+        // asked for (a may prune it later; c, which only answered, does not).
+        a.handle_link_up(Time::ZERO, LinkId(3), ic, false);
+        c.handle_link_up(Time::ZERO, LinkId(3), ia, true);
+        assert!(a.links[&LinkId(3)].outbound);
+        assert!(!c.links[&LinkId(3)].outbound);
+        assert!(a.topology.contains(ic), "the finger a attached to is in its table");
+        assert!(!a.connecting.contains_key(&ic));
+    }
+
+    #[test]
+    fn an_attach_whose_answerer_never_connects_fails_after_a_wait() {
+        let (mut a, mut b, mut c) = chain();
+        let ic = c.node_id();
+        a.send_attach(
+            Time::ZERO,
+            Destination::node(ic),
+            Some(b.node_id()),
+            AttachPurpose::Finger,
+            false,
+        );
+        settle(&mut a, &mut b, &mut c);
+        assert!(a.connecting.contains_key(&ic));
+        a.handle_timeout(Time::ZERO + ATTACH_LINK_WAIT - Duration::from_millis(1));
+        assert!(a.connecting.contains_key(&ic), "still waiting");
+        a.handle_timeout(Time::ZERO + ATTACH_LINK_WAIT);
+        assert!(!a.connecting.contains_key(&ic), "given up: a new Attach may try again");
+        assert_eq!(a.stats.connect_failures, 1);
+    }
+
+    #[test]
+    fn a_requester_without_candidates_connects_itself() {
+        let (mut a, mut b, mut c) = chain();
+        a.cfg.candidates.clear();
+        let ic = c.node_id();
+        a.send_attach(
+            Time::ZERO,
+            Destination::node(ic),
+            Some(b.node_id()),
+            AttachPurpose::Finger,
+            false,
+        );
+        settle(&mut a, &mut b, &mut c);
+        // Nowhere to connect to: c cannot be the client, so a connects to c's candidates.
+        assert_eq!(connects(&mut c), vec![]);
+        assert_eq!(connects(&mut a), vec![(Some(ic), vec![candidate(7003)])]);
     }
 
     #[test]
