@@ -43,6 +43,10 @@ pub enum ParseError {
     /// The message is larger than [`MAX_MESSAGE_SIZE`].
     #[error("message of {0} bytes is larger than {MAX_MESSAGE_SIZE}")]
     TooLarge(usize),
+    /// A From or To display name that is neither tokens nor a quoted string
+    /// (RFC 3261 §25.1; RFC 4475 §3.1.2.15: a proxy must not pass it on).
+    #[error("the display name in {0} must be quoted: it has characters a token cannot hold")]
+    DisplayName(&'static str),
 }
 
 /// A SIP request.
@@ -257,12 +261,31 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     {
         return Err(ParseError::Header("Max-Forwards"));
     }
+    for name in ["From", "To"] {
+        if first(&headers, name).is_some_and(|v| !display_name_is_valid(v)) {
+            return Err(ParseError::DisplayName(name));
+        }
+    }
     Ok(Message::Request(Request {
         method: Method::from_token(method),
         uri: uri.to_owned(),
         headers,
         body,
     }))
+}
+
+/// Whether the display name of a name-addr header value is well formed (RFC 3261
+/// §25.1: `display-name = *(token LWS) / quoted-string`). A value without `<` is
+/// an addr-spec and has none; a quoted name is left to the header parser.
+fn display_name_is_valid(value: &str) -> bool {
+    let value = value.trim_start();
+    if value.starts_with('"') {
+        return true;
+    }
+    match value.split_once('<') {
+        Some((name, _)) => name.split_whitespace().all(is_token),
+        None => true,
+    }
 }
 
 /// The start line, if it is UTF-8.
