@@ -2706,6 +2706,20 @@ mod tests {
         }
     }
 
+    /// a sends an Attach for a finger to c, source-routed through b, and the
+    /// messages are carried until none is left.
+    fn attach_a_to_c(a: &mut Node, b: &mut Node, c: &mut Node) {
+        let (ib, ic) = (b.node_id(), c.node_id());
+        a.send_attach(
+            Time::ZERO,
+            Destination::node(ic),
+            Some(ib),
+            AttachPurpose::Finger,
+            false,
+        );
+        settle(a, b, c);
+    }
+
     fn connects(n: &mut Node) -> Vec<(Option<NodeId>, Vec<IceCandidate>)> {
         std::iter::from_fn(|| n.poll_action())
             .filter_map(|a| match a {
@@ -2719,14 +2733,7 @@ mod tests {
     fn the_sender_of_an_attach_is_the_tls_server() {
         let (mut a, mut b, mut c) = chain();
         let (ia, ic) = (a.node_id(), c.node_id());
-        a.send_attach(
-            Time::ZERO,
-            Destination::node(ic),
-            Some(b.node_id()),
-            AttachPurpose::Finger,
-            false,
-        );
-        settle(&mut a, &mut b, &mut c);
+        attach_a_to_c(&mut a, &mut b, &mut c);
         // §6.5.1.13: the answerer is the TLS client: it connects to the requester's
         // candidates and expects the requester's Node-ID...
         assert_eq!(connects(&mut c), vec![(Some(ia), vec![candidate(7001)])]);
@@ -2747,14 +2754,7 @@ mod tests {
     fn an_attach_whose_answerer_never_connects_fails_after_a_wait() {
         let (mut a, mut b, mut c) = chain();
         let ic = c.node_id();
-        a.send_attach(
-            Time::ZERO,
-            Destination::node(ic),
-            Some(b.node_id()),
-            AttachPurpose::Finger,
-            false,
-        );
-        settle(&mut a, &mut b, &mut c);
+        attach_a_to_c(&mut a, &mut b, &mut c);
         assert!(a.connecting.contains_key(&ic));
         a.handle_timeout(Time::ZERO + ATTACH_LINK_WAIT - Duration::from_millis(1));
         assert!(a.connecting.contains_key(&ic), "still waiting");
@@ -2768,14 +2768,7 @@ mod tests {
         let (mut a, mut b, mut c) = chain();
         a.cfg.candidates.clear();
         let ic = c.node_id();
-        a.send_attach(
-            Time::ZERO,
-            Destination::node(ic),
-            Some(b.node_id()),
-            AttachPurpose::Finger,
-            false,
-        );
-        settle(&mut a, &mut b, &mut c);
+        attach_a_to_c(&mut a, &mut b, &mut c);
         // Nowhere to connect to: c cannot be the client, so a connects to c's candidates.
         assert_eq!(connects(&mut c), vec![]);
         assert_eq!(connects(&mut a), vec![(Some(ic), vec![candidate(7003)])]);
