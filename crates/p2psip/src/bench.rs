@@ -96,6 +96,16 @@ enum BenchCommand {
     Sip(crate::bench_sip::SipArgs),
 }
 
+/// The kind of node the gets come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Getter {
+    /// A client (RFC 6940 §4.2): its requests go through its admitting peer.
+    Client,
+    /// A peer that joins the ring before the puts.
+    Peer,
+}
+
 /// Link protocols, by short name.
 #[derive(Clone, Copy, Debug, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -152,6 +162,12 @@ struct OverlayArgs {
     /// Seconds one put or get may take before it counts as timed out.
     #[arg(long, default_value_t = 15.0)]
     op_timeout: f64,
+    /// What node gets the values: a client (as a phone's node would be), or a
+    /// peer in the ring, as OpenDHT's getter is a full DHT node. A peer's gets of
+    /// values it is responsible for itself are counted as found but left out of
+    /// the latencies, as OpenDHT's method leaves out the keys its getter stores.
+    #[arg(long, value_enum, default_value = "client")]
+    getter: Getter,
     /// Seed of the values' bytes.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -507,6 +523,9 @@ struct Phase {
     wall_s: f64,
     ops_per_s: f64,
     cpu_s_peers: f64,
+    /// Found at the getter itself (a peer getter responsible for the value):
+    /// counted in success, left out of the latencies.
+    answered_locally: usize,
     errors: Vec<String>,
 }
 
@@ -639,13 +658,20 @@ async fn make_overlay(
 /// Starts a client node (in this process) as Node-ID number `index` of the
 /// identity in `data`, and waits until it is attached.
 async fn start_client(data: &Path, index: usize, protocol: LinkProtocol, seed: u64) -> Result<NodeHandle> {
+    start_node(data, index, protocol, seed, true).await
+}
+
+/// Starts a node (in this process, storing in memory) as Node-ID number `index`
+/// of the identity in `data`, a client or a peer, and waits until it has
+/// attached or joined.
+async fn start_node(data: &Path, index: usize, protocol: LinkProtocol, seed: u64, client: bool) -> Result<NodeHandle> {
     let identity = NodeIdentity::load(data).with_context(|| format!("loading the identity in {}", data.display()))?;
     let node_id = *identity
         .node_ids()
         .get(index)
         .ok_or_else(|| anyhow!("{} has no Node-ID number {index}", data.display()))?;
     let mut node = identity.configuration.node_config(node_id);
-    node.client = true;
+    node.client = client;
     let NodeIdentity {
         configuration,
         credentials,
@@ -664,11 +690,11 @@ async fn start_client(data: &Path, index: usize, protocol: LinkProtocol, seed: u
         seed,
     })
     .await
-    .context("starting a client node")?;
+    .context("starting a node in the bench process")?;
     handle
         .joined(Duration::from_secs(30))
         .await
-        .with_context(|| format!("client {node_id} could not attach"))?;
+        .with_context(|| format!("node {node_id} could not attach or join"))?;
     Ok(handle)
 }
 
@@ -735,7 +761,7 @@ async fn measure(
             putters.push(start_client(dir, k, protocol, args.seed ^ (putters.len() as u64 + 100)).await?);
         }
     }
-    let getter = start_client(getter_dir, 0, protocol, args.seed ^ 99).await?;
+    let getter = start_node(getter_dir, 0, protocol, args.seed ^ 99, args.getter == Getter::Client).await?;
     tokio::time::sleep(Duration::from_secs_f64(args.settle.clamp(0.0, 600.0))).await;
     let mem_after_join = memory_of(pids);
     let data = values(args.values, args.value_size, args.seed);
@@ -810,8 +836,13 @@ async fn measure(
         match outcome {
             Ok(Ok(answer)) if fetched_value(&answer.body) == Some(bytes.as_slice()) => {
                 get.ok += 1;
-                lat.push(ms);
-                hops.push(answer.hops);
+                if answer.hops == 0 {
+                    // A peer getter answered itself: found, but no overlay latency.
+                    get.answered_locally += 1;
+                } else {
+                    lat.push(ms);
+                    hops.push(answer.hops);
+                }
             }
             Ok(Ok(answer)) => {
                 get.failed += 1;
@@ -1223,8 +1254,9 @@ fn run_overlay(args: OverlayArgs) -> Result<()> {
             "spawn_gap_ms": args.spawn_gap_ms,
             "op_timeout_s": args.op_timeout,
             "seed": args.seed,
-            "putter_and_getter": "clients (RFC 6940 §4.2) in the bench process, storing nothing; \
-                                  ceil(values/255) putter identities of one Node-ID each, one getter",
+            "putter_and_getter": "in the bench process; ceil(values/255) putters, clients (RFC 6940 §4.2) \
+                                  storing nothing, of one Node-ID each; one getter, a client or a peer (getter)",
+            "getter": args.getter,
         },
         "host": {
             "nproc": std::thread::available_parallelism().map(usize::from).unwrap_or(0),
