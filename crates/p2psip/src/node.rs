@@ -687,12 +687,12 @@ async fn control_loop(running: &Running) {
     }
 }
 
-/// The async runtime of a node: one thread unless asked for more. A peer's
-/// work is many small messages passed between tasks; on one thread they pass
-/// without waking other threads.
 /// Readiness events the runtime takes from the OS per poll (see [`runtime`]).
 const IO_EVENTS_PER_TICK: usize = 128;
 
+/// The async runtime of a node: one thread unless asked for more. A peer's
+/// work is many small messages passed between tasks; on one thread they pass
+/// without waking other threads.
 fn runtime(threads: u16) -> anyhow::Result<tokio::runtime::Runtime> {
     let mut builder = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
