@@ -568,11 +568,12 @@ impl<T: Topology> Node<T> {
         let purpose = self.connecting.remove(&peer);
         // Whether this node asked for the link: its own connection (to a bootstrap
         // peer, or to an Attach answerer that offered no candidates), or the
-        // connection the answerer of its Attach opened to it (§6.5.1.13). A
-        // connection this node opened because it answered an Attach is the
-        // requester's.
+        // connection the answerer of its Attach opened to it (§6.5.1.13), which
+        // may arrive before the answer itself. A connection this node opened
+        // because it answered an Attach is the requester's.
         let answering = self.answered_attach.remove(&peer);
-        let outbound = (outbound && !answering) || purpose.is_some();
+        let answers_ours = !outbound && self.attaching_to(peer);
+        let outbound = (outbound && !answering) || purpose.is_some() || answers_ours;
         if let Some(old) = self.connections.insert(peer, link) {
             if old != link {
                 self.links.remove(&old);
@@ -2748,6 +2749,32 @@ mod tests {
         assert!(!c.links[&LinkId(3)].outbound);
         assert!(a.topology.contains(ic), "the finger a attached to is in its table");
         assert!(!a.connecting.contains_key(&ic));
+    }
+
+    #[test]
+    fn an_answerers_connection_that_overtakes_its_answer_is_the_requesters_link() {
+        let (mut a, mut b, mut c) = chain();
+        let (ia, ic) = (a.node_id(), c.node_id());
+        a.send_attach(
+            Time::ZERO,
+            Destination::node(ic),
+            Some(b.node_id()),
+            AttachPurpose::Finger,
+            false,
+        );
+        // The request reaches c; c's answer is held back.
+        while let Some(tx) = a.poll_transmit() {
+            b.handle_message(Time::ZERO, LinkId(1), &tx.bytes);
+        }
+        while let Some(tx) = b.poll_transmit() {
+            c.handle_message(Time::ZERO, LinkId(2), &tx.bytes);
+        }
+        assert_eq!(connects(&mut c), vec![(Some(ia), vec![candidate(7001)])]);
+        a.handle_link_up(Time::ZERO, LinkId(3), ic, false);
+        assert!(a.links[&LinkId(3)].outbound, "a asked for this link: a may prune it");
+        // The answer then finds the link up and puts c in a's table.
+        settle(&mut a, &mut b, &mut c);
+        assert!(a.topology.contains(ic));
     }
 
     #[test]
